@@ -1,0 +1,49 @@
+"""Plots draw without errors and validate their input."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from labutils import plot
+
+
+def test_plot_history_from_dict_and_keras_like_object():
+    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8],
+               "val_accuracy": [0.4, 0.7], "lr": [0.1, 0.1]}
+    axes = plot.plot_history(history, title="run")
+    assert [axis.get_ylabel() for axis in axes] == ["loss", "accuracy"]
+
+    class History:
+        pass
+
+    keras_like = History()
+    keras_like.history = history
+    plot.plot_history(keras_like, metrics=["loss"], axes=[axes[0]], label="second")
+    with pytest.raises(ValueError, match="has no"):
+        plot.plot_history(history, metrics=["f1"])
+    with pytest.raises(TypeError):
+        plot.plot_history([1, 2])
+    plt.close("all")
+
+
+def test_show_images_accepts_common_layouts():
+    plot.show_images(np.zeros((3, 8, 8), dtype=np.uint8), titles=["a", "b", "c"])
+    plot.show_images(torch.rand(5, 3, 8, 8), ncols=2)
+    plot.show_images(np.random.default_rng(0).normal(size=(2, 8, 8, 3)))
+    with pytest.raises(ValueError, match="titles"):
+        plot.show_images(np.zeros((3, 8, 8)), titles=["a"])
+    with pytest.raises(ValueError, match="shape"):
+        plot.show_images(np.zeros((8, 8)))
+    plt.close("all")
+
+
+def test_confusion_matrix_rows_sum_to_one():
+    matrix = plot.plot_confusion_matrix([0, 0, 1, 2], [0, 1, 1, 2], class_names=["a", "b", "c"])
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+    counts = plot.plot_confusion_matrix([0, 1], [0, 0], normalize=False)
+    assert counts.tolist() == [[1, 0], [1, 0]]
+    with pytest.raises(ValueError, match="differ in shape"):
+        plot.plot_confusion_matrix([0, 1], [0])
+    plt.close("all")
