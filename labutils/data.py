@@ -778,8 +778,13 @@ def prepare_all(*, progress: bool = True) -> None:
     print(f"sentiment: ok ({len(sentiment['labels'])} sentences)")
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """``python -m labutils.data``: prepare every dataset; exit with the message on failure."""
     try:
         prepare_all()
     except DataError as error:
-        raise SystemExit(f"error: {error}")
+        raise SystemExit(f"error: {error}") from None
+
+
+if __name__ == "__main__":
+    main()

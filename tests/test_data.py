@@ -268,3 +268,28 @@ def test_digits_and_mnist1d_work_offline(monkeypatch):
     np.testing.assert_array_equal(small["x"], again["x"])
     with pytest.raises(ValueError, match="train_split"):
         data.load_mnist1d(train_split=1.5)
+
+
+# --------------------------------------------------------------------------- make data
+def test_prepare_all_fetches_and_decodes_everything(shared_mirror, local_server, monkeypatch,
+                                                    isolated_data, capsys):
+    root, url, _ = local_server
+    make_cifar_python_tarball(root / "cifar-10-python.tar.gz")
+    use_remote(monkeypatch, "cifar10", RemoteFile(
+        "cifar-10-python.tar.gz", f"{url}/cifar-10-python.tar.gz", sha256(root / "cifar-10-python.tar.gz")))
+    monkeypatch.setenv("LABUTILS_DATA_MIRROR", str(shared_mirror))  # for the sentences
+    monkeypatch.setattr(data, "load_mnist1d", lambda: {"y": np.zeros(4), "y_test": np.zeros(1)})
+    data.prepare_all(progress=False)
+    out = capsys.readouterr().out
+    for name in ("digits: ok", "mnist1d: ok", "cifar10: ok (20 train / 4 test)", "sentiment: ok (3000"):
+        assert name in out
+    assert (isolated_data / "cifar10-decoded.npz").exists()
+
+
+def test_make_data_offline_exits_with_the_message(monkeypatch):
+    monkeypatch.setenv("LABUTILS_OFFLINE", "1")
+    monkeypatch.setattr(data, "load_mnist1d", lambda: {"y": np.zeros(4), "y_test": np.zeros(1)})
+    with pytest.raises(SystemExit) as exit_info:
+        data.main()
+    message = str(exit_info.value.code)
+    assert message.startswith("error: cannot get") and "make data" in message
