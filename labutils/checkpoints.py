@@ -77,6 +77,7 @@ def save_checkpoint(model, name: str, *, command: str, wall_time_s: float, metri
     try:
         state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
         torch.save(state, temporary)
+        os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
@@ -101,6 +102,7 @@ def save_checkpoint(model, name: str, *, command: str, wall_time_s: float, metri
     with os.fdopen(handle, "w") as stream:
         json.dump(dict(sorted(entries.items())), stream, indent=2)
         stream.write("\n")
+    os.chmod(temporary, 0o644)
     os.replace(temporary, path)
     return entry
 

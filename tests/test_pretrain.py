@@ -1,0 +1,96 @@
+"""Pretraining recipes: each runs (smoke), is deterministic, and the committed checkpoints load.
+
+The full reproducibility check (re-run a recipe with its manifest's settings and compare the
+metrics within the manifest's ``tolerance``) takes minutes per recipe, so it runs only when
+``LABUTILS_REPRODUCE=1``. On the same machine and thread count a re-run is bit-identical; the
+stated tolerance (e.g. 0.015 validation accuracy for ``mnist1d_teacher``) covers other CPUs,
+thread counts and GPUs, whose float rounding differs.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from labutils import checkpoints, pretrain
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = PROJECT_ROOT / "data" / "checkpoints"
+REQUIRED_FIELDS = {"file", "sha256", "bytes", "command", "commit", "hardware", "wall_time_s",
+                   "metrics", "profile", "epochs", "seed", "tolerance"}
+
+
+@pytest.fixture
+def project_data(monkeypatch):
+    """Read datasets from the project's cache when it has them (MNIST-1D takes ~10 s to make)."""
+    if (PROJECT_ROOT / "data" / "mnist1d-seed42-n5000-split0.8.npz").exists():
+        monkeypatch.setenv("LABUTILS_DATA_DIR", str(PROJECT_ROOT / "data"))
+
+
+@pytest.mark.parametrize("name", sorted(pretrain.RECIPES))
+def test_smoke_runs_and_is_deterministic(name, project_data, capsys):
+    folder = checkpoints.checkpoint_dir()
+    assert pretrain.main([name, "--smoke"]) == 0
+    first = json.loads((folder / "manifest.json").read_text())[name]
+    weights = torch.load(folder / first["file"], weights_only=True)
+    assert pretrain.main([name, "--smoke"]) == 0
+    second = json.loads((folder / "manifest.json").read_text())[name]
+    assert first["command"] == f"python -m labutils.pretrain {name} --smoke"
+    assert first["smoke"] is True and first["epochs"] == 1
+    assert first["metrics"] == second["metrics"], "two smoke runs from one seed differ"
+    assert first["sha256"] == second["sha256"], "two smoke runs saved different weights"
+    model = checkpoints.load_checkpoint(pretrain.build_model(name), name)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, weights[key])
+    assert "saved" in capsys.readouterr().out
+
+
+def test_smoke_without_folder_uses_a_temporary_one(project_data, monkeypatch):
+    monkeypatch.delenv("LABUTILS_CHECKPOINT_DIR")
+    before = {path: path.stat().st_mtime for path in COMMITTED.glob("*")} if COMMITTED.exists() else {}
+    name = sorted(pretrain.RECIPES)[0]
+    assert pretrain.main([name, "--smoke"]) == 0
+    assert os.environ["LABUTILS_CHECKPOINT_DIR"] != str(COMMITTED)
+    after = {path: path.stat().st_mtime for path in COMMITTED.glob("*")} if COMMITTED.exists() else {}
+    assert before == after, "a smoke run touched data/checkpoints"
+
+
+def test_unknown_recipe_and_bad_arguments():
+    with pytest.raises(ValueError, match="no pretraining recipe named 'ghost'"):
+        pretrain.build_model("ghost")
+    with pytest.raises(SystemExit):
+        pretrain.main(["ghost"])
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        pretrain.run_recipe(sorted(pretrain.RECIPES)[0], epochs=0)
+
+
+@pytest.mark.parametrize("name", sorted(pretrain.RECIPES))
+def test_committed_checkpoint_is_recorded_and_loads(name, monkeypatch):
+    if not (COMMITTED / "manifest.json").exists():
+        pytest.skip("no committed checkpoints")
+    monkeypatch.setenv("LABUTILS_CHECKPOINT_DIR", str(COMMITTED))
+    entry = checkpoints.manifest().get(name)
+    assert entry is not None, f"{name} has no manifest entry: run python -m labutils.pretrain {name}"
+    assert REQUIRED_FIELDS <= set(entry), f"missing fields {REQUIRED_FIELDS - set(entry)}"
+    assert entry["bytes"] < 2_000_000, "checkpoints must stay small"
+    assert entry["command"].startswith(f"python -m labutils.pretrain {name}")
+    assert "--smoke" not in entry["command"] and not entry["smoke"]
+    assert set(entry["tolerance"]) <= set(entry["metrics"])
+    checkpoints.load_checkpoint(pretrain.build_model(name), name)  # verifies the sha256
+
+
+@pytest.mark.skipif(os.environ.get("LABUTILS_REPRODUCE") != "1",
+                    reason="minutes per recipe: set LABUTILS_REPRODUCE=1")
+@pytest.mark.parametrize("name", sorted(pretrain.RECIPES))
+def test_full_rerun_reproduces_manifest_metrics(name, project_data):
+    committed = json.loads((COMMITTED / "manifest.json").read_text())[name]
+    entry = pretrain.run_recipe(name, profile=committed["profile"], epochs=committed["epochs"],
+                                seed=committed["seed"])
+    for metric, tolerance in committed["tolerance"].items():
+        difference = abs(entry["metrics"][metric] - committed["metrics"][metric])
+        assert difference <= tolerance, (
+            f"{name}: {metric} {entry['metrics'][metric]} vs manifest "
+            f"{committed['metrics'][metric]} (tolerance {tolerance})")
