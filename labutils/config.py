@@ -9,6 +9,9 @@ unchanged on a laptop, on a GPU and under the test suite:
     CUDA GPU, else ``fast``).
 ``LABUTILS_SEED``
     The default seed used by :func:`seed_everything` (0 when unset).
+``LABUTILS_TORCH_THREADS``
+    CPU threads for PyTorch, set by :func:`set_torch_threads` (overrides the notebook's
+    default; unset keeps the notebook's choice).
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ __all__ = [
     "default_seed",
     "seed_everything",
     "torch_device",
+    "set_torch_threads",
     "environment_report",
 ]
 
@@ -198,6 +202,49 @@ def seed_everything(seed: int | None = None, *, deterministic: bool = True) -> i
 
             tf.config.experimental.enable_op_determinism()
     return seed
+
+
+def set_torch_threads(default: int | None = None) -> int:
+    """Set the number of CPU threads PyTorch uses, and return it.
+
+    Tiny models (a few thousand parameters, small batches) spend more time synchronising
+    threads than computing: on a 2-core machine with other work running, one thread trained
+    small MLPs 5 to 20 times faster than two. Notebooks with such models call
+    ``set_torch_threads(default=1)``; convolutional networks keep PyTorch's default.
+
+    Parameters
+    ----------
+    default : int, optional
+        Threads to use when ``LABUTILS_TORCH_THREADS`` is unset; ``None`` keeps PyTorch's
+        current setting.
+
+    Returns
+    -------
+    int
+        The number of threads now in use.
+
+    Raises
+    ------
+    ValueError
+        If ``default`` or ``LABUTILS_TORCH_THREADS`` is not a positive integer.
+    """
+    import torch
+
+    raw = os.environ.get("LABUTILS_TORCH_THREADS", "").strip()
+    if raw:
+        try:
+            threads = int(raw)
+        except ValueError:
+            raise ValueError(f"LABUTILS_TORCH_THREADS={raw!r} is not an integer") from None
+        source = "LABUTILS_TORCH_THREADS"
+    else:
+        threads, source = default, "default"
+    if threads is None:
+        return torch.get_num_threads()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"{source} must be a positive integer, got {threads!r}")
+    torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
 
 
 def torch_device(prefer: str | None = None):

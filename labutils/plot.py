@@ -67,7 +67,8 @@ def plot_history(history, *, metrics: Sequence[str] | None = None, title: str | 
 
 
 def show_images(images, *, titles: Sequence[str] | None = None, ncols: int = 8,
-                size: float = 1.4, cmap: str | None = None, title: str | None = None):
+                size: float = 1.4, cmap: str | None = None, title: str | None = None,
+                symmetric: bool = False):
     """Show images in a grid.
 
     Parameters
@@ -80,9 +81,15 @@ def show_images(images, *, titles: Sequence[str] | None = None, ncols: int = 8,
     size : float, default 1.4
         Inches per image.
     cmap : str, optional
-        Colormap for single-channel images (default ``"gray"``).
+        Colormap for single-channel images (default ``"gray"``, or ``"RdBu_r"`` when
+        ``symmetric``).
     title : str, optional
         Title over the whole grid.
+    symmetric : bool, default False
+        For signed images (weights, PCA components, whitening filters, differences): zero
+        is drawn as the middle of the colour range (white with the default colormap) and each
+        image is scaled by its largest absolute value, so positive and negative parts can be
+        compared. Without it a signed image is min-max rescaled and zero lands anywhere.
 
     Returns
     -------
@@ -109,6 +116,15 @@ def show_images(images, *, titles: Sequence[str] | None = None, ncols: int = 8,
         if index >= count:
             continue
         image = images[index]
+        if symmetric:
+            largest = float(np.abs(image).max()) + 1e-12
+            if image.ndim == 2:
+                axis.imshow(image, cmap=cmap or "RdBu_r", vmin=-largest, vmax=largest)
+            else:
+                axis.imshow(0.5 + image / (2 * largest))
+            if titles is not None:
+                axis.set_title(titles[index], fontsize=8)
+            continue
         if image.dtype != np.uint8:
             low, high = float(image.min()), float(image.max())
             if low < 0 or high > 1:

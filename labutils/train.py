@@ -130,6 +130,26 @@ class Callback:
         pass
 
 
+# Metric names whose direction ``mode="auto"`` knows (after removing a ``val_`` prefix).
+# Keras asks the metric object itself and raises when it cannot tell; so does this table.
+MAXIMIZED_METRICS = ("accuracy", "acc", "auc", "precision", "recall", "f1", "f1_score", "r2",
+                     "r2_score", "balanced_accuracy", "top_k_accuracy")
+MINIMIZED_METRICS = ("mae", "mse", "rmse", "error", "mean_absolute_error",
+                     "mean_squared_error", "root_mean_squared_error", "perplexity")
+
+
+def _auto_mode(monitor: str) -> str:
+    name = monitor.removeprefix("val_")
+    if "loss" in name or name in MINIMIZED_METRICS:
+        return "min"
+    if name in MAXIMIZED_METRICS:
+        return "max"
+    raise ValueError(
+        f"EarlyStopping cannot tell whether {monitor!r} should be minimized or maximized: "
+        f"pass mode='min' (errors, distances) or mode='max' (accuracy-like scores)"
+    )
+
+
 def _is_improvement(current: float, best: float | None, *, mode: str, min_delta: float) -> bool:
     if best is None:
         return True
@@ -153,7 +173,10 @@ class EarlyStopping(Callback):
     min_delta : float, default 0.0
         Smallest change that counts as an improvement (non-negative).
     mode : {"auto", "min", "max"}, default "auto"
-        ``auto`` minimizes keys containing "loss" and maximizes the rest.
+        ``auto`` minimizes names containing "loss" and known errors (``mae``, ``mse``, ...),
+        maximizes known scores (``accuracy``, ``auc``, ...) and raises ``ValueError`` for
+        any other name, as Keras does: guessing the direction wrong stops training at the
+        wrong epoch without any error.
     restore_best_weights : bool, default True
         Load the weights of the best epoch when training ends.
 
@@ -177,7 +200,7 @@ class EarlyStopping(Callback):
         self.monitor = monitor
         self.patience = patience
         self.min_delta = min_delta
-        self.mode = ("min" if "loss" in monitor else "max") if mode == "auto" else mode
+        self.mode = _auto_mode(monitor) if mode == "auto" else mode
         self.restore_best_weights = restore_best_weights
 
     def on_train_begin(self) -> None:

@@ -120,3 +120,21 @@ def test_tensorflow_grows_gpu_memory_by_default():
     import os
 
     assert os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH") == "true"
+
+
+def test_set_torch_threads_default_and_override(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("LABUTILS_TORCH_THREADS", raising=False)
+        assert config.set_torch_threads(default=1) == 1
+        assert config.set_torch_threads() == 1  # None keeps the current setting
+        monkeypatch.setenv("LABUTILS_TORCH_THREADS", "2")
+        assert config.set_torch_threads(default=1) == 2
+        monkeypatch.setenv("LABUTILS_TORCH_THREADS", "two")
+        with pytest.raises(ValueError, match="LABUTILS_TORCH_THREADS='two'"):
+            config.set_torch_threads(default=1)
+        monkeypatch.delenv("LABUTILS_TORCH_THREADS")
+        with pytest.raises(ValueError, match="default must be a positive integer"):
+            config.set_torch_threads(default=0)
+    finally:
+        torch.set_num_threads(before)

@@ -47,3 +47,16 @@ def test_confusion_matrix_rows_sum_to_one():
     with pytest.raises(ValueError, match="differ in shape"):
         plot.plot_confusion_matrix([0, 1], [0])
     plt.close("all")
+
+
+def test_show_images_symmetric_puts_zero_in_the_middle():
+    signed = np.array([[[-2.0, 0.0], [1.0, 2.0]]])
+    figure = plot.show_images(signed, symmetric=True)
+    drawn = figure.axes[0].images[0]
+    assert drawn.get_clim() == pytest.approx((-2.0, 2.0), rel=1e-6)
+    assert drawn.get_cmap().name == "RdBu_r"
+    rgb = plot.show_images(np.stack([np.full((2, 2, 3), -1.0), np.full((2, 2, 3), 0.5)]),
+                           symmetric=True)
+    np.testing.assert_allclose(rgb.axes[0].images[0].get_array()[0, 0], 0.0, atol=1e-9)
+    np.testing.assert_allclose(rgb.axes[1].images[0].get_array()[0, 0], 1.0, atol=1e-9)
+    plt.close("all")

@@ -216,3 +216,17 @@ def test_save_and_load_state_roundtrip(tmp_path):
         torch.testing.assert_close(a, b)
     assert train.count_parameters(model) == 2 * 16 + 16 + 16 * 2 + 2
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+@pytest.mark.parametrize("monitor, expected", [
+    ("val_loss", "min"), ("loss", "min"), ("val_mae", "min"), ("mse", "min"),
+    ("val_accuracy", "max"), ("auc", "max"), ("val_f1", "max"),
+])
+def test_early_stopping_auto_mode_knows_common_metrics(monitor, expected):
+    assert train.EarlyStopping(monitor=monitor).mode == expected
+
+
+def test_early_stopping_auto_mode_refuses_to_guess():
+    with pytest.raises(ValueError, match="pass mode='min'"):
+        train.EarlyStopping(monitor="val_margin")
+    assert train.EarlyStopping(monitor="val_margin", mode="max").mode == "max"

@@ -45,23 +45,24 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from labutils.check import check_array, check_scalar, check_true
-from labutils.config import seed_everything, settings, torch_device
+from labutils.config import seed_everything, set_torch_threads, settings, torch_device
 from labutils.data import load_cifar10, load_digits, stratified_subset
-from labutils.plot import plot_history, show_images
-from labutils.train import LearningRateScheduler, evaluate, fit, predict
+from labutils.plot import show_images
+from labutils.train import Callback, LearningRateScheduler, evaluate, fit, predict
 
 import keras  # Keras 3 (TensorFlow backend) for section 2: after PyTorch and labutils (the
 #               other order crashes torchvision's import), before seeding (so it gets seeded)
 
 cfg = settings(
-    fast=dict(train_per_class=50, val_per_class=100, epochs=60, mix_epochs=40,
+    fast=dict(train_per_class=50, val_per_class=400, epochs=60, validate_every=5, width=16,
               timing_images=512),
-    full=dict(train_per_class=100, val_per_class=500, epochs=120, mix_epochs=120,
+    full=dict(train_per_class=500, val_per_class=1000, epochs=60, validate_every=5, width=32,
               timing_images=2048),
 )
 SEED = seed_everything()
 DEVICE = torch_device()
-print(cfg, f"seed={SEED}", f"device={DEVICE}")
+THREADS = set_torch_threads()  # CNNs keep PyTorch's default (one thread per core)
+print(cfg, f"seed={SEED}", f"device={DEVICE}", f"torch threads={THREADS}")
 
 # %% [markdown]
 # ## 1. The transforms, and what each teaches the model to ignore
@@ -343,7 +344,8 @@ assert affine_error < 1e-4 and color_error < 1e-5 and rotate_error_vs_keras < 1e
 
 # %% [markdown]
 # A random pipeline draws every parameter per image, then calls the two functions. Strength
-# is one knob: `strength=1` is a usual CIFAR setting; 0 is no augmentation.
+# is one knob that scales every range: `strength=1` is a usual CIFAR setting, and 0 leaves
+# only the random flip.
 
 # %%
 def random_augment(images, *, strength=1.0, color=True, generator=None):
@@ -485,19 +487,46 @@ assert fraction_nine > 0.5, f"expected most flipped 6s to read as 9, got {fracti
 # %% [markdown]
 # ## 5. Experiment: a small CNN on 500 CIFAR-10 images
 #
-# 50 training images per class, a three-layer CNN, with and without augmentation (the
-# classic `flip_and_shift`). Validation images are held out from the CIFAR training split; the test split is used
-# once, at the end. `fit(..., transform=...)` applies the augmentation to each *training*
-# batch on the device; validation batches are never transformed.
+# 50 training images per class (500 in the full profile), a three-block CNN, with and
+# without augmentation (the classic `flip_and_shift`). Validation images are held out from
+# the CIFAR training split; the test split is used once, at the end. `fit(..., transform=...)`
+# applies the augmentation to each *training* batch on the device; validation batches are
+# never transformed. Both runs use the same initialization, the same number of epochs and
+# the same cosine learning-rate schedule, and we compare the validation accuracy at the
+# end of training.
 #
-# Augmentation makes the training problem harder, so it needs more epochs to pay off: early
-# on the augmented model lags; the unaugmented one soon fits its 500 images (training
-# accuracy near 100 %) and its validation accuracy stalls, while the augmented one keeps
-# improving. With a handful of epochs you would conclude that augmentation does not help.
+# **A validation set big enough to see the difference.** Two networks trained on the same
+# 500 images disagree on a large fraction $d$ of the validation images (about 0.4 here,
+# measured below). The difference of their accuracies on $n$ validation images then has a
+# standard error of about $\sqrt{d/n}$: 0.020 for $n = 1{,}000$, as large as the effect we
+# want to see, and 0.010 for $n = 4{,}000$. Evaluation is cheap next to training (a forward
+# pass, no augmentation), so we hold out 400 images per class and, to keep the cost down,
+# evaluate them every five epochs (a small `Callback`) rather than after every epoch. The
+# training run itself adds noise of the same order (initialization, batch order, even the
+# number of CPU threads, which changes the order of floating-point sums), so a single
+# comparison like this one can only show a gain that is several standard errors large.
+#
+# The network ends in a plain linear layer on the flattened $4\times4$ feature maps, not in
+# a global average pool. Global pooling builds some translation invariance into the
+# architecture, which leaves less for shift augmentation to teach; without it the network
+# has to *learn* that a cat on the left is a cat on the right, from data, and with 500
+# images it instead memorizes where things were.
+#
+# Augmentation makes the training problem harder, so it converges more slowly: early on
+# the augmented model lags; the unaugmented one soon fits its 500 images (training
+# accuracy 100 %) and its validation accuracy stalls, while the augmented one keeps
+# improving. Stop after a handful of epochs and you would conclude that augmentation does
+# not help.
 
 # %%
 def cifar_tensors(dataset, index):
-    """(images float (n, 3, 32, 32) in [0, 1], labels int64 (n,)) for the given indices."""
+    """Images and labels at ``index`` as tensors.
+
+    Returns
+    -------
+    images : Tensor, shape (n, 3, 32, 32), float32 in [0, 1]
+    labels : Tensor of int64, shape (n,)
+    """
     images = torch.from_numpy(dataset.images[index]).permute(0, 3, 1, 2).float() / 255
     return images, torch.from_numpy(dataset.labels[index])
 
@@ -509,9 +538,10 @@ train_index = np.concatenate([pool[pool_labels == label][:cfg.train_per_class] f
 val_index = np.concatenate([pool[pool_labels == label][cfg.train_per_class:] for label in range(10)])
 train_data = cifar_tensors(cifar_train, train_index)
 val_data = cifar_tensors(cifar_train, val_index)
+val_images, val_labels = val_data
 channel_mean = train_data[0].mean(dim=(0, 2, 3))
 channel_std = train_data[0].std(dim=(0, 2, 3))
-print(f"train {tuple(train_data[0].shape)}, validation {tuple(val_data[0].shape)}")
+print(f"train {tuple(train_data[0].shape)}, validation {tuple(val_images.shape)}")
 
 
 class Standardize(nn.Module):
@@ -526,90 +556,141 @@ class Standardize(nn.Module):
         return (images - self.mean) / self.std
 
 
-def small_cnn(width=16):
-    """Three conv blocks (width, 2 width, 4 width), global average pooling, a linear head.
+def small_cnn(*, width=cfg.width):
+    """Three conv blocks (width, 2 width, 4 width channels), then a linear layer.
 
-    Takes images in [0, 1], shape (n, 3, 32, 32), and standardizes them itself, so that
-    augmentation can work on plain pixel values.
+    Takes images in [0, 1], shape (n, 3, 32, 32), standardizes them itself (so that
+    augmentation can work on plain pixel values) and returns logits, shape (n, 10).
     """
     def block(inputs, outputs):
         return nn.Sequential(nn.Conv2d(inputs, outputs, 3, padding=1), nn.BatchNorm2d(outputs),
                              nn.ReLU(), nn.MaxPool2d(2))
     return nn.Sequential(
         Standardize(channel_mean, channel_std),
-        block(3, width), block(width, 2 * width), block(2 * width, 4 * width),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, 10))
+        block(3, width), block(width, 2 * width), block(2 * width, 4 * width),  # 32 -> 4 pixels
+        nn.Flatten(), nn.Linear(4 * width * 4 * 4, 10))
 
 
-def train_cnn(*, transform=None, train=train_data, epochs=cfg.epochs, loss_fn=F.cross_entropy,
+class ValidateEvery(Callback):
+    """Evaluate the model on ``data`` after every ``every``-th epoch and after the last one.
+
+    Parameters
+    ----------
+    data : (images, labels) tensors, shapes (n, 3, h, w) and (n,)
+    every : int
+    epochs : int
+        The number of epochs ``fit`` runs (so that the final model is always evaluated).
+
+    Attributes
+    ----------
+    epochs_evaluated : list of int (1-based), accuracy : list of float
+    """
+
+    def __init__(self, data, *, every, epochs):
+        if every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.data, self.every, self.epochs = data, every, epochs
+        self.epochs_evaluated, self.accuracy = [], []
+
+    def on_epoch_end(self, epoch, logs):
+        if (epoch + 1) % self.every == 0 or epoch + 1 == self.epochs:
+            self.epochs_evaluated.append(epoch + 1)
+            self.accuracy.append(evaluate(self.trainer.model, self.data, device=DEVICE,
+                                          batch_size=1000)["accuracy"])
+
+
+def train_cnn(*, transform=None, train=train_data, loss_fn=F.cross_entropy,
               metrics=("accuracy",), validate=True, seed=SEED):
-    """Train a fresh small CNN with Adam and a cosine schedule; return (model, history)."""
+    """Train a fresh ``small_cnn`` with Adam and a cosine schedule for ``cfg.epochs``.
+
+    Returns
+    -------
+    model : nn.Module
+    history : dict of per-epoch lists (see ``labutils.train.fit``), plus ``val_epoch``
+        and ``val_accuracy`` (every ``cfg.validate_every`` epochs) when ``validate``
+    """
     torch.manual_seed(seed)
     model = small_cnn()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    schedule = LearningRateScheduler(
-        lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs))
-    history = fit(model, train, val_data if validate else None, epochs=epochs,
-                  optimizer=optimizer, loss_fn=loss_fn, metrics=metrics, batch_size=64,
-                  transform=transform, callbacks=[schedule], seed=seed, device=DEVICE,
-                  progress=False)
+    callbacks = [LearningRateScheduler(
+        lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs))]
+    if validate:
+        callbacks.append(ValidateEvery(val_data, every=cfg.validate_every, epochs=cfg.epochs))
+    history = fit(model, train, epochs=cfg.epochs, optimizer=optimizer, loss_fn=loss_fn,
+                  metrics=metrics, batch_size=64, transform=transform, callbacks=callbacks,
+                  seed=seed, device=DEVICE, progress=False)
+    if validate:
+        history["val_epoch"], history["val_accuracy"] = (callbacks[-1].epochs_evaluated,
+                                                         callbacks[-1].accuracy)
     return model, history
 
 
-def accuracy_on(model, images, labels):
-    """Accuracy of ``model`` on (images, labels) tensors."""
-    return evaluate(model, (images, labels), device=DEVICE)["accuracy"]
+def final_val_accuracy(history):
+    """Validation accuracy of the final model (the end of the cosine schedule)."""
+    return history["val_accuracy"][-1]
 
 
 augment_generator = torch.Generator(device=DEVICE).manual_seed(SEED)
-train_augment = lambda batch: flip_and_shift(batch, generator=augment_generator)  # noqa: E731
 
 started = time.perf_counter()
 plain_model, plain_history = train_cnn()
-augmented_model, augmented_history = train_cnn(transform=train_augment)
+augmented_model, augmented_history = train_cnn(
+    transform=lambda batch: flip_and_shift(batch, generator=augment_generator))
 print(f"two runs of {cfg.epochs} epochs: {time.perf_counter() - started:.0f} s")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
 for axis, history, name in zip(axes, [plain_history, augmented_history],
-                               ["without augmentation", "with augmentation"]):
-    plot_history(history, metrics=["accuracy"], axes=[axis])
-    axis.set_title(name)
+                               ["without augmentation", "with flip + shift"]):
+    epochs = np.arange(1, len(history["accuracy"]) + 1)
+    axis.plot(epochs, history["accuracy"], label="training")
+    axis.plot(history["val_epoch"], history["val_accuracy"], "o-", label="validation")
+    axis.set(title=name, xlabel="epoch", ylabel="accuracy")
+    axis.grid(alpha=0.3)
+axes[0].legend()
 plt.show()
 
-last = 5  # the cosine schedule ends flat: average the last epochs for a stable number
-plain_val = float(np.mean(plain_history["val_accuracy"][-last:]))
-augmented_val = float(np.mean(augmented_history["val_accuracy"][-last:]))
-print(f"validation accuracy (last {last} epochs): without {plain_val:.3f}, "
+plain_val = final_val_accuracy(plain_history)
+augmented_val = final_val_accuracy(augmented_history)
+print(f"validation accuracy of the final models: without {plain_val:.3f}, "
       f"with augmentation {augmented_val:.3f}, gain {augmented_val - plain_val:+.3f}")
+print(f"best validation accuracy of any evaluation: without {max(plain_history['val_accuracy']):.3f}, "
+      f"with {max(augmented_history['val_accuracy']):.3f}")
 print(f"final training accuracy: without {plain_history['accuracy'][-1]:.3f}, "
       f"with {augmented_history['accuracy'][-1]:.3f}")
-assert augmented_val > plain_val + 0.03, \
+disagreement = (predict(plain_model, val_images, device=DEVICE).argmax(dim=1)
+                != predict(augmented_model, val_images, device=DEVICE).argmax(dim=1)).float().mean().item()
+print(f"the two models disagree on {disagreement:.2f} of the validation images: standard error "
+      f"of the gain about {math.sqrt(disagreement / len(val_labels)):.3f}")
+assert augmented_val > plain_val + 0.015, \
     f"expected a clear gain from augmentation, got {augmented_val:.3f} vs {plain_val:.3f}"
 
 # %% [markdown]
 # **Too strong hurts.** Label-preserving transforms stop helping once they push images
 # far from anything seen at test time, or make the training problem harder than this
-# small network can learn in its budget. The full pipeline of section 3 (`random_augment`:
-# flip, shift, rotation ±10°, zoom ±10 %, shear, colour jitter ±30 %) is such a case here:
-# the training accuracy stays low and validation ends below the mild recipe. Between none
-# and too much lies a sweet spot, and where it is depends on the model, the data size and
-# the training budget; finding it is a hyperparameter search on validation data.
+# small network can learn in its budget. A coarse sweep of the strength, sharing the two
+# runs above: none, the mild flip and shift, and the full pipeline of section 3 at
+# `strength=3` (rotation ±30°, shift ±12 pixels, zoom ±30 %, shear ±15°, colour factors
+# 1 ± 0.9). The strong run cannot even fit its training images, and its validation
+# accuracy falls far below no augmentation at all. Between none and too much lies a sweet
+# spot; where it lies depends on the model, the data size and the training budget, and
+# finding it is a hyperparameter search on validation data.
 
 # %%
-strong_augment = lambda batch: random_augment(batch, generator=augment_generator)  # noqa: E731
-strong_model, strong_history = train_cnn(transform=strong_augment)
-strong_val = float(np.mean(strong_history["val_accuracy"][-last:]))
-sweep = {"none": plain_val, "flip + shift": augmented_val, "full pipeline": strong_val}
+strong_model, strong_history = train_cnn(
+    transform=lambda batch: random_augment(batch, strength=3.0, generator=augment_generator))
+strong_val = final_val_accuracy(strong_history)
+sweep = {"none": plain_val, "flip + shift": augmented_val, "strength 3": strong_val}
 fig, axis = plt.subplots(figsize=(4, 2.8))
 axis.plot(list(sweep), list(sweep.values()), "o-")
-axis.set(xlabel="augmentation", ylabel="validation accuracy", title="500 CIFAR-10 images")
+axis.set(xlabel="augmentation", ylabel="validation accuracy",
+         title=f"{len(train_index)} CIFAR-10 images")
 axis.grid(alpha=0.3)
 plt.show()
 print("validation accuracy:", {key: round(value, 3) for key, value in sweep.items()},
-      f"final training accuracy of the full pipeline {strong_history['accuracy'][-1]:.3f}")
-assert augmented_val > strong_val + 0.02, \
-    f"too strong augmentation should hurt: mild {augmented_val:.3f}, full {strong_val:.3f}"
+      f"| final training accuracy at strength 3: {strong_history['accuracy'][-1]:.3f}")
+assert augmented_val > strong_val + 0.08, \
+    f"too strong augmentation should hurt: mild {augmented_val:.3f}, strong {strong_val:.3f}"
 
 # %% [markdown]
 # ## 6. Augment the training data only
@@ -620,25 +701,27 @@ assert augmented_val > strong_val + 0.02, \
 # noisy (it changes between two evaluations of the same model) and biased low, by an
 # amount that depends on how each model copes with distortions it may never meet at test
 # time, which distorts every comparison made with it. Below, both models are evaluated on
-# clean validation images and on copies distorted by the full pipeline of section 3, as
-# such a tutorial would.
+# clean validation images and on copies distorted by the pipeline of section 3
+# (`strength=1`), as such a tutorial would.
 
 # %%
+def accuracy_on(model, images, labels):
+    """Accuracy of ``model`` on (images (n, 3, 32, 32), labels (n,)) tensors."""
+    return evaluate(model, (images, labels), device=DEVICE)["accuracy"]
+
+
 val_generator = torch.Generator(device=DEVICE).manual_seed(SEED + 1)
-val_images, val_labels = val_data
-scores = {}
+drops = {}
 for name, model in [("without", plain_model), ("with", augmented_model)]:
     clean = accuracy_on(model, val_images, val_labels)
     distorted = [accuracy_on(model, random_augment(val_images.to(DEVICE), generator=val_generator),
-                             val_labels.to(DEVICE)) for _ in range(2)]
-    scores[name] = (clean, distorted)
+                             val_labels) for _ in range(2)]
+    drops[name] = clean - float(np.mean(distorted))
     print(f"model trained {name:7} augmentation: clean validation {clean:.3f}, "
           f"augmented validation {distorted[0]:.3f} and {distorted[1]:.3f}")
-plain_drop = scores["without"][0] - np.mean(scores["without"][1])
-augmented_drop = scores["with"][0] - np.mean(scores["with"][1])
-print(f"drop from augmenting validation: without {plain_drop:.3f}, with {augmented_drop:.3f}")
-assert min(plain_drop, augmented_drop) > 0.02, \
-    "augmenting the validation set should bias the score down"
+print(f"drop from augmenting validation: without {drops['without']:.3f}, "
+      f"with {drops['with']:.3f}")
+assert min(drops.values()) > 0.02, "augmenting the validation set should bias the score down"
 
 # %% [markdown]
 # ## 7. Mixup, CutMix and test-time augmentation
@@ -650,8 +733,8 @@ assert min(plain_drop, augmented_drop) > 0.02, \
 # pasted, $\lambda = 1 - \text{box area}/\text{image area}$ (after clipping the box at the
 # border). Both need soft labels, so the loss is the cross-entropy with a probability
 # vector, $-\sum_k \tilde y_k \log \mathrm{softmax}(z)_k$, which `F.cross_entropy` accepts
-# directly. For mixup, since the loss is linear in $\tilde y$, this equals
-# $\lambda\,\ell(z, y_i) + (1-\lambda)\,\ell(z, y_j)$.
+# directly. Since this loss is linear in $\tilde y$, it equals
+# $\lambda\,\ell(z, y_i) + (1-\lambda)\,\ell(z, y_j)$, the form many implementations use.
 #
 # Mixing needs the labels, which `fit`'s `transform` does not see, so we hand `fit` an
 # iterable that yields mixed batches (one $\lambda$ per batch, pairs from a shuffled copy
@@ -670,6 +753,7 @@ def mix_batch(images, labels, *, method, alpha, rng, num_classes=10):
         Beta(alpha, alpha) parameter of the mixing weight (one weight per batch).
     rng : numpy.random.Generator
         Draws the weight, the partners and the box position.
+    num_classes : int, default 10
 
     Returns
     -------
@@ -680,7 +764,7 @@ def mix_batch(images, labels, *, method, alpha, rng, num_classes=10):
         raise ValueError(f"method must be 'mixup' or 'cutmix', got {method!r}")
     count, _, height, width = images.shape
     weight = float(rng.beta(alpha, alpha))
-    partner = torch.from_numpy(rng.permutation(count))
+    partner = torch.from_numpy(rng.permutation(count)).to(images.device)
     one_hot = F.one_hot(labels, num_classes).float()
     if method == "mixup":
         mixed = weight * images + (1 - weight) * images[partner]
@@ -697,7 +781,17 @@ def mix_batch(images, labels, *, method, alpha, rng, num_classes=10):
 
 
 class MixedBatches:
-    """Re-iterable stream of augmented, then mixed, training batches for ``fit``."""
+    """Re-iterable stream of (flipped and shifted, then mixed) training batches for ``fit``.
+
+    Parameters
+    ----------
+    images : Tensor, shape (n, 3, h, w)
+    labels : Tensor of int64, shape (n,)
+    method : {"mixup", "cutmix"}
+    alpha : float, default 1
+    batch_size : int, default 64
+    seed : int, default 0
+    """
 
     def __init__(self, images, labels, *, method, alpha=1.0, batch_size=64, seed=0):
         self.images, self.labels = images, labels
@@ -719,19 +813,24 @@ mixed_images, soft_labels = mix_batch(sample, torch.arange(8), method="cutmix", 
 show_images(mixed_images, ncols=8, size=0.9,
             titles=[f"{row.max():.2f} / {1 - row.max():.2f}" for row in soft_labels])
 plt.show()
+# the label weight of each image equals the fraction of its pixels that it kept
+kept_fraction = (mixed_images == sample).all(dim=1).float().mean(dim=(1, 2))
+label_weight = soft_labels[torch.arange(8), torch.arange(8)]
+print("kept pixels:", kept_fraction.numpy().round(3), "label weight:", label_weight.numpy().round(3))
 assert torch.allclose(soft_labels.sum(dim=1), torch.ones(8)), "soft labels must sum to 1"
+assert torch.allclose(kept_fraction, label_weight, atol=0.02), "CutMix labels must follow the area"
 
 # %% [markdown]
 # **Test-time augmentation (TTA)** averages the predicted probabilities over a few
 # transformed copies of each test image, here the image and its mirror. By Jensen's
 # inequality ($-\log$ is convex) the log-loss of the averaged prediction is never above the
-# average log-loss of the views, and when the views make different mistakes it is below.
+# average log-loss of the two views, and it is below when the views disagree.
 #
 # We train mixup and CutMix models on the same 500 images (on top of the same flip and
-# shift) and compare them with the augmented model of section 5. Beyond
-# accuracy, we measure **overconfidence**: mean top-class probability minus accuracy. A
-# network trained on one-hot labels of 500 images is very sure of itself; mixed labels
-# teach it to hedge (Thulasidasan et al., 2019).
+# shift, for the same number of epochs) and compare them with the models above. Beyond
+# accuracy we measure **overconfidence**: the mean top-class probability minus the
+# accuracy. A network trained to 100 % training accuracy on one-hot labels of 500 images
+# is far too sure of itself; mixed labels teach it to hedge (Thulasidasan et al., 2019).
 
 # %%
 def probabilities(model, images, *, tta=False):
@@ -743,54 +842,69 @@ def probabilities(model, images, *, tta=False):
 
 
 def scores_of(probs, labels):
-    """Accuracy, log-loss and overconfidence (mean max probability - accuracy)."""
+    """Accuracy, log-loss and overconfidence (mean max probability - accuracy) of (n, k) probs."""
     accuracy = (probs.argmax(dim=1) == labels).float().mean().item()
     log_loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels).item()
     return dict(accuracy=accuracy, log_loss=log_loss,
                 overconfidence=probs.max(dim=1).values.mean().item() - accuracy)
 
 
-soft_cross_entropy = F.cross_entropy  # accepts (n, classes) probability targets
+started = time.perf_counter()
 mixed_models = {}
 for method in ("mixup", "cutmix"):
     batches = MixedBatches(*train_data, method=method, alpha=1.0, seed=SEED)
-    mixed_models[method], _ = train_cnn(train=batches, epochs=cfg.mix_epochs,
-                                        loss_fn=soft_cross_entropy, metrics=None, validate=False)
+    mixed_models[method], _ = train_cnn(train=batches, loss_fn=F.cross_entropy, metrics=None,
+                                        validate=False)
+print(f"two mixed runs of {cfg.epochs} epochs: {time.perf_counter() - started:.0f} s")
 
+models = {"plain": plain_model, "flip + shift": augmented_model, **mixed_models}
 results = {}
-for name, model in [("augment", augmented_model), *mixed_models.items()]:
+for name, model in models.items():
     for tta in (False, True):
         results[name, tta] = scores_of(probabilities(model, val_images, tta=tta), val_labels)
-print(f"{'model':8} {'TTA':>5} {'accuracy':>9} {'log-loss':>9} {'overconfidence':>15}")
+print(f"{'model':13} {'TTA':>5} {'accuracy':>9} {'log-loss':>9} {'overconfidence':>15}")
 for (name, tta), score in results.items():
-    print(f"{name:8} {str(tta):>5} {score['accuracy']:9.3f} {score['log_loss']:9.3f} "
+    print(f"{name:13} {str(tta):>5} {score['accuracy']:9.3f} {score['log_loss']:9.3f} "
           f"{score['overconfidence']:15.3f}")
 
+# %% [markdown]
+# What holds at this scale, asserted below (the printout above shows the rest):
+# - mixed labels make the network far less overconfident than plain training;
+# - flip TTA never raises the log-loss above the mean of its two views (Jensen) and, on
+#   average over the four models, does not cost accuracy.
+#
+# Whether mixup or CutMix also *raise accuracy* over flip and shift is not asserted: on
+# 500 images and a few dozen epochs they are still underfitting (mixed examples are
+# harder to fit than flipped ones), and their accuracy gains in the papers come from
+# hundreds of epochs on the full data set; the full profile (5,000 images, more epochs)
+# moves toward that regime.
+
 # %%
-base = results["augment", False]
+plain_overconfidence = results["plain", False]["overconfidence"]
 for method in ("mixup", "cutmix"):
-    assert results[method, False]["overconfidence"] < base["overconfidence"] - 0.05, \
-        f"{method} should reduce overconfidence"
-for name in ("augment", "mixup", "cutmix"):
-    assert results[name, True]["log_loss"] < results[name, False]["log_loss"], \
-        f"flip TTA should lower the log-loss of {name}"
+    assert results[method, False]["overconfidence"] < plain_overconfidence - 0.1, \
+        f"{method} should be far less overconfident than plain training"
+for name, model in models.items():
+    views = [scores_of(probabilities(model, images), val_labels)["log_loss"]
+             for images in (val_images, val_images.flip(-1))]
+    assert results[name, True]["log_loss"] <= np.mean(views) + 1e-6, "Jensen's inequality"
 tta_gain = np.mean([results[name, True]["accuracy"] - results[name, False]["accuracy"]
-                    for name in ("augment", "mixup", "cutmix")])
-print(f"mean accuracy gain from TTA over the three models: {tta_gain:+.3f}")
+                    for name in models])
+print(f"mean accuracy change from flip TTA over the four models: {tta_gain:+.3f}")
 assert tta_gain > -0.005, "flip TTA should not cost accuracy on average"
 
 # %% [markdown]
-# Finally, the test set, once: the augmented model (our choice by validation accuracy in
-# section 5) with and without TTA.
+# Finally, the test set, once: the plain model against the model chosen on validation
+# data (the augmented one of section 5), with flip TTA, on all 10,000 CIFAR-10 test images.
 
 # %%
-test_index = stratified_subset(cifar_test.labels, per_class=cfg.val_per_class, seed=SEED)
-test_images, test_labels = cifar_tensors(cifar_test, test_index)
+test_images, test_labels = cifar_tensors(cifar_test, np.arange(len(cifar_test)))
 test_plain = scores_of(probabilities(plain_model, test_images), test_labels)["accuracy"]
-test_augmented = scores_of(probabilities(augmented_model, test_images, tta=True), test_labels)["accuracy"]
+test_augmented = scores_of(probabilities(augmented_model, test_images, tta=True),
+                           test_labels)["accuracy"]
 print(f"test accuracy: without augmentation {test_plain:.3f}, "
       f"with augmentation + TTA {test_augmented:.3f}")
-assert test_augmented > test_plain + 0.02, "the validation gain should carry over to the test set"
+assert test_augmented > test_plain + 0.01, "the validation gain should carry over to the test set"
 
 # %% [markdown]
 # ## Summary
@@ -803,11 +917,13 @@ assert test_augmented > test_plain + 0.02, "the validation gain should carry ove
 # - Per-image transforms are slow; a batched affine (`affine_grid` + `grid_sample`) with
 #   per-sample parameters and per-sample colour factors does the same work several times
 #   faster and runs on the GPU.
-# - On 500 CIFAR-10 images augmentation gives a large validation gain, but only after
-#   enough epochs. Augment the training data only: an augmented validation set is noisy
-#   and biased.
+# - On 500 CIFAR-10 images the classic flip and 4-pixel shift gives a clear validation
+#   gain that carries over to the test set, but only with enough epochs: the augmented
+#   model converges more slowly. Augment the training data only: an augmented validation
+#   set is noisy and biased low.
 # - Mixup and CutMix mix the labels as well as the pixels and make the network much less
-#   overconfident; flip TTA lowers the log-loss at no training cost.
+#   overconfident; their accuracy gains need a bigger training budget. Flip TTA costs no
+#   training and, by Jensen's inequality, cannot raise the log-loss above its views' mean.
 
 # %% [markdown]
 # ## Exercises
@@ -938,8 +1054,8 @@ mixed_x, mixed_y = mixup(mix_x, mix_y, weights=mix_weights, partner=mix_partner)
 # %% tags=["check"]
 check_true(None if mixed_y is None else mixed_y.shape == (6, 3), "mixed_y has shape (6, 3)",
            name="mixed_y")
-check_array(mixed_y, [[1, 0, 0], [1, 0, 0], [0.5, 0, 0.5], [0.25, 0, 0.75],
-                      [0.25, 0.75, 0], [0.9, 0, 0.1]], name="mixed_y")
+check_array(mixed_y, [[1, 0, 0], [0, 1, 0], [0.5, 0, 0.5], [0.25, 0, 0.75],
+                      [0, 1, 0], [0.1, 0, 0.9]], name="mixed_y")
 check_array(mixed_x[0], mix_x[0], name="mixed_x[0] (weight 1 keeps the image)")
 check_array(mixed_x[1], mix_x[4], name="mixed_x[1] (weight 0 takes the partner)")
 check_array(mixed_x[2], (mix_x[2] + mix_x[3]) / 2, name="mixed_x[2]")
