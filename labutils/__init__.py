@@ -2,7 +2,9 @@
 
 Modules: ``config`` (profiles, settings, seeds, devices), ``data`` (datasets and cache),
 ``train`` (PyTorch training loop and callbacks), ``plot``, ``check`` (exercise checks),
-``checkpoints``, ``catalog`` (notebook metadata) and ``student`` (exercise copies).
+``checkpoints``, ``pretrain`` (the recipes that make the checkpoints; ``python -m
+labutils.pretrain``), ``simclr`` (SimCLR loss, encoders, views, linear probe and kNN),
+``catalog`` (notebook metadata) and ``student`` (exercise copies).
 
 Importing ``labutils`` first loads PyTorch and, when installed, Triton (which CUDA builds of
 PyTorch bring along). Loading them before TensorFlow matters: with TensorFlow already

@@ -67,6 +67,31 @@ def test_unknown_recipe_and_bad_arguments():
         pretrain.run_recipe(sorted(pretrain.RECIPES)[0], epochs=0)
 
 
+@pytest.mark.parametrize("smoke, seen", [(False, 300), (True, 256)])
+def test_supervised_helper_trains_augments_and_truncates_smoke_runs(smoke, seen):
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(600) % 2
+    inputs = torch.randn(600, 2, generator=generator) + 3 * labels[:, None].float()
+    split = {"x_train": inputs[:300], "y_train": labels[:300],
+             "x_val": inputs[300:], "y_val": labels[300:]}
+    augmented = []
+
+    def augment(batch, *, generator):
+        assert isinstance(generator, torch.Generator)
+        augmented.append(len(batch))
+        return batch + 0.01 * torch.randn(batch.shape, generator=generator)
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    metrics = pretrain._train_supervised(model, split=split, augment=augment, epochs=5,
+                                         smoke=smoke, seed=0, learning_rate=0.2,
+                                         weight_decay=0.0, batch_size=32, device="cpu")
+    assert set(metrics) == {"val_accuracy", "val_loss"}
+    assert metrics["val_accuracy"] > 0.9
+    assert sum(augmented) == 5 * seen  # five epochs over the (truncated) training data
+    assert next(model.parameters()).device.type == "cpu"
+
+
 @pytest.mark.parametrize("name", sorted(pretrain.RECIPES))
 def test_committed_checkpoint_is_recorded_and_loads(name, monkeypatch):
     if not (COMMITTED / "manifest.json").exists():
