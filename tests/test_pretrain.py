@@ -25,9 +25,19 @@ REQUIRED_FIELDS = {"file", "sha256", "bytes", "command", "commit", "hardware", "
 
 @pytest.fixture
 def project_data(monkeypatch):
-    """Read datasets from the project's cache when it has them (MNIST-1D takes ~10 s to make)."""
-    if (PROJECT_ROOT / "data" / "mnist1d-seed42-n5000-split0.8.npz").exists():
-        monkeypatch.setenv("LABUTILS_DATA_DIR", str(PROJECT_ROOT / "data"))
+    """Datasets for the recipes: the project's own cache, filled from the course's local mirror.
+
+    Recipes need MNIST-1D (made locally, ~10 s) and CIFAR-10 (downloaded, ~25 s to decode), so
+    the smoke runs share the project's cache (``data/``, which the notebooks use too) instead of
+    the empty per-test cache. The mirror beside the checkout (``../shared/data``, or
+    ``LABUTILS_DATA_MIRROR_FOR_TESTS``) stands in for the download sites, as in CI; without it
+    CIFAR-10 is downloaded, or, offline, fails with the loader's message saying what to do.
+    """
+    monkeypatch.setenv("LABUTILS_DATA_DIR", str(PROJECT_ROOT / "data"))
+    configured = os.environ.get("LABUTILS_DATA_MIRROR_FOR_TESTS")
+    mirror = Path(configured) if configured else PROJECT_ROOT.parent / "shared" / "data"
+    if mirror.is_dir():
+        monkeypatch.setenv("LABUTILS_DATA_MIRROR", str(mirror))
 
 
 @pytest.mark.parametrize("name", sorted(pretrain.RECIPES))
