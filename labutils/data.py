@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+import torch
+
+from .augment import cifar_images_to_tensor
 
 __all__ = [
     "DataError",
@@ -44,6 +47,11 @@ __all__ = [
     "load_sentiment",
     "load_image_folder",
     "stratified_subset",
+    "mnist1d_split",
+    "cifar5_source_split",
+    "cifar10_simclr_split",
+    "SPLIT_SEED",
+    "CIFAR5_SOURCE_CLASSES",
     "prepare_all",
 ]
 
@@ -407,14 +415,15 @@ def stratified_subset(
     Returns
     -------
     ndarray of int64, shape (per_class * n_classes,)
-        Sorted indices into ``labels``.
+        Sorted indices into ``labels`` (a CPU ``torch.Tensor`` when ``labels`` is a tensor).
 
     Raises
     ------
     ValueError
         If a class has fewer than ``per_class`` examples.
     """
-    labels = np.asarray(labels)
+    as_tensor = isinstance(labels, torch.Tensor)
+    labels = labels.cpu().numpy() if as_tensor else np.asarray(labels)
     if not isinstance(per_class, (int, np.integer)) or per_class < 1:
         raise ValueError(f"per_class must be a positive integer, got {per_class!r}")
     rng = np.random.default_rng(seed)
@@ -427,7 +436,8 @@ def stratified_subset(
                 f"class {label} has {len(members)} examples, fewer than per_class={per_class}"
             )
         chosen.append(rng.choice(members, size=per_class, replace=False))
-    return np.sort(np.concatenate(chosen)).astype(np.int64)
+    indices = np.sort(np.concatenate(chosen)).astype(np.int64)
+    return torch.from_numpy(indices) if as_tensor else indices
 
 
 # --------------------------------------------------------------------------- datasets
@@ -759,6 +769,96 @@ def _sentiment_files(*, progress: bool) -> dict[str, Path]:
                 extracted.write_bytes(bundle.read(member))
                 _verified_copy(extracted, target, SENTIMENT_FILES[site][1])
     return targets
+
+
+# --------------------------------------------------------------------------- make data
+# --------------------------------------------------------------------------- fixed splits
+#: Seed of the fixed splits that checkpoints and notebooks share (never a notebook's seed).
+SPLIT_SEED = 0
+CIFAR5_SOURCE_CLASSES = (0, 1, 2, 3, 4)
+
+
+def mnist1d_split(*, validation_size: int = 800, seed: int = SPLIT_SEED) -> dict:
+    """The fixed MNIST-1D split used by the distillation teacher and notebook 11.
+
+    Parameters
+    ----------
+    validation_size : int, default 800
+        Signals of the published 4000-signal training set held out for validation.
+    seed : int, default 0
+        Seed of the permutation that picks them.
+
+    Returns
+    -------
+    dict
+        ``x_train`` float32 (3200, 40), ``y_train`` int64 (3200,), ``x_val`` (800, 40),
+        ``y_val`` (800,), ``x_test`` (1000, 40), ``y_test`` (1000,) as torch tensors.
+    """
+    data = load_mnist1d()
+    count = len(data["x"])
+    if not 0 < validation_size < count:
+        raise ValueError(f"validation_size must be in (0, {count}), got {validation_size}")
+    order = np.random.default_rng(seed).permutation(count)
+    train, val = order[validation_size:], order[:validation_size]
+    as_tensor = torch.from_numpy
+    return {
+        "x_train": as_tensor(data["x"][train]), "y_train": as_tensor(data["y"][train]),
+        "x_val": as_tensor(data["x"][val]), "y_val": as_tensor(data["y"][val]),
+        "x_test": as_tensor(data["x_test"]), "y_test": as_tensor(data["y_test"]),
+    }
+
+
+def cifar5_source_split(*, train_per_class: int = 2000, validation_per_class: int = 400,
+                        seed: int = SPLIT_SEED) -> dict:
+    """The fixed source data of ``cifar5_source``: CIFAR-10 training images of classes 0-4.
+
+    Parameters
+    ----------
+    train_per_class, validation_per_class : int
+        Disjoint training and held-out validation images per class (default 2000 and 400,
+        i.e. 10,000 and 2,000 images).
+    seed : int, default 0
+
+    Returns
+    -------
+    dict
+        ``x_train`` float32 (n, 3, 32, 32) standardized, ``y_train`` int64 (n,), ``x_val``,
+        ``y_val``, ``class_names`` (airplane, automobile, bird, cat, deer).
+    """
+    total = train_per_class + validation_per_class
+    source = load_cifar10("train", classes=CIFAR5_SOURCE_CLASSES, per_class=total, seed=seed,
+                          progress=False)
+    order = np.random.default_rng(seed).permutation(len(source.labels))
+    labels = source.labels[order]
+    # the first train_per_class images of each class (in the shuffled order) train, the rest validate
+    rank = np.empty(len(labels), dtype=np.int64)
+    for label in range(len(CIFAR5_SOURCE_CLASSES)):
+        members = np.flatnonzero(labels == label)
+        rank[members] = np.arange(len(members))
+    train, val = order[rank < train_per_class], order[rank >= train_per_class]
+    return {
+        "x_train": cifar_images_to_tensor(source.images[train]),
+        "y_train": torch.from_numpy(source.labels[train]),
+        "x_val": cifar_images_to_tensor(source.images[val]),
+        "y_val": torch.from_numpy(source.labels[val]),
+        "class_names": source.class_names,
+    }
+
+
+def cifar10_simclr_split(*, validation_size: int = 5000, seed: int = SPLIT_SEED) -> dict:
+    """The fixed CIFAR-10 split of the SimCLR encoder: 45k pretraining / 5k validation images.
+
+    Returns
+    -------
+    dict
+        ``x_train`` uint8 tensor (45000, 32, 32, 3), ``y_train`` int64 (45000,), ``x_val``
+        (5000, 32, 32, 3), ``y_val`` (5000,). Labels are never used for pretraining.
+    """
+    data = load_cifar10("train", progress=False)
+    order = np.random.default_rng(seed).permutation(len(data.labels))
+    train, val = order[validation_size:], order[:validation_size]
+    return {"x_train": torch.from_numpy(data.images[train]), "y_train": torch.from_numpy(data.labels[train]),
+            "x_val": torch.from_numpy(data.images[val]), "y_val": torch.from_numpy(data.labels[val])}
 
 
 # --------------------------------------------------------------------------- make data

@@ -9,8 +9,9 @@ Loss and models
     ``model.projection_head``), built by :func:`build_mnist1d_simclr` (signals (batch, 40))
     and :func:`build_cifar10_simclr` (float images (batch, 3, 32, 32) in 0..1).
 Views
-    :func:`mnist1d_simclr_views` (with :func:`random_resized_crop_1d`) and
-    :func:`cifar10_simclr_views` (uint8 images become floats with :func:`images_to_float`).
+    :func:`mnist1d_simclr_views` (with :func:`labutils.augment.random_resized_crop_1d`) and
+    :func:`cifar10_simclr_views` (uint8 images become floats with
+    :func:`labutils.augment.images_to_float`).
     Each draws its random numbers on the CPU from an optional ``torch.Generator``, so a
     seeded generator gives the same views on any device.
 Pretraining and evaluation
@@ -22,11 +23,18 @@ Pretraining and evaluation
 from __future__ import annotations
 
 import copy
+import os
+import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
+
+from .augment import CIFAR10_MEAN, CIFAR10_STD, random_circular_shift, random_resized_crop_1d
+from .data import stratified_subset
+from .files import atomic_write
 
 __all__ = [
     "SimCLRModel",
@@ -35,13 +43,11 @@ __all__ = [
     "cifar10_simclr_views",
     "encode",
     "few_label_metrics",
-    "images_to_float",
     "knn_accuracy",
     "linear_probe_accuracy",
     "mnist1d_simclr_views",
     "nt_xent_loss",
     "pretrain_simclr",
-    "random_resized_crop_1d",
     "supervised_few_labels",
 ]
 
@@ -136,13 +142,14 @@ def _conv2d_block(inputs: int, outputs: int) -> list:
 
 
 def build_cifar10_simclr(*, width: int = 64) -> SimCLRModel:
-    """SimCLR model for CIFAR-10: a 6-convolution encoder of width 64 and a projection head.
+    """SimCLR model for CIFAR-10: a 6-convolution encoder and a projection head.
 
     The encoder takes float images (batch, 3, 32, 32) in 0..1 (normalized inside) and
-    returns 64-d features after global average pooling (~0.2M parameters in all).
+    returns ``width``-d features after global average pooling (~0.2M parameters in all at
+    width 64, ~57k at width 32).
     """
     encoder = nn.Sequential(
-        _Normalize(mean=(0.491, 0.482, 0.447), std=(0.247, 0.243, 0.262)),
+        _Normalize(mean=CIFAR10_MEAN, std=CIFAR10_STD),
         *_conv2d_block(3, width), *_conv2d_block(width, width), nn.MaxPool2d(2),
         *_conv2d_block(width, width), *_conv2d_block(width, width), nn.MaxPool2d(2),
         *_conv2d_block(width, width), *_conv2d_block(width, width),
@@ -162,36 +169,6 @@ class _Normalize(nn.Module):
 
 
 # --------------------------------------------------------------------------- views
-def random_resized_crop_1d(signals: torch.Tensor, *, min_scale: float = 0.6,
-                           generator: torch.Generator | None = None) -> torch.Tensor:
-    """Crop a random window of each signal (a fraction min_scale..1 of it) and stretch it back.
-
-    Linear interpolation at fractional positions.
-
-    Parameters
-    ----------
-    signals : Tensor, shape (n, length)
-    min_scale : float in (0, 1], default 0.6
-        Smallest window, as a fraction of the signal.
-    generator : torch.Generator, optional
-        Source of randomness (CPU); default PyTorch's global generator.
-
-    Returns
-    -------
-    Tensor, shape (n, length)
-    """
-    if not 0 < min_scale <= 1:
-        raise ValueError(f"min_scale must be in (0, 1], got {min_scale}")
-    count, length = signals.shape
-    scale = min_scale + (1 - min_scale) * torch.rand(count, 1, generator=generator)
-    start = torch.rand(count, 1, generator=generator) * (1 - scale)
-    positions = (start + scale * torch.linspace(0, 1, length)[None, :]) * (length - 1)
-    positions = positions.to(signals.device)
-    left = positions.floor().long().clamp(0, length - 2)
-    weight = positions - left
-    return torch.gather(signals, 1, left) * (1 - weight) + torch.gather(signals, 1, left + 1) * weight
-
-
 def mnist1d_simclr_views(signals: torch.Tensor, *, generator: torch.Generator | None = None,
                          max_shift: int = 20, min_scale: float = 0.6, shear: float = 0.5,
                          amplitude: float = 0.2, noise: float = 0.1) -> torch.Tensor:
@@ -211,9 +188,6 @@ def mnist1d_simclr_views(signals: torch.Tensor, *, generator: torch.Generator | 
     -------
     Tensor, shape (n, 40)
     """
-    # labutils.pretrain imports this module when it loads, so this import waits for the call
-    from .pretrain import random_circular_shift
-
     count, length = signals.shape
     if min_scale < 1:
         signals = random_resized_crop_1d(signals, min_scale=min_scale, generator=generator)
@@ -225,11 +199,6 @@ def mnist1d_simclr_views(signals: torch.Tensor, *, generator: torch.Generator | 
     noises = noise * torch.randn(count, length, generator=generator)
     return ((signals + (slopes * ramp).to(signals.device)) * gains.to(signals.device)
             + noises.to(signals.device))
-
-
-def images_to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images (n, 32, 32, 3) -> float32 (n, 3, 32, 32) in 0..1 on the same device."""
-    return images.permute(0, 3, 1, 2).float().div(255)
 
 
 def _grayscale(images: torch.Tensor) -> torch.Tensor:
@@ -311,7 +280,8 @@ def cifar10_simclr_views(images: torch.Tensor, *, generator: torch.Generator | N
 # --------------------------------------------------------------------------- pretraining
 def pretrain_simclr(model: SimCLRModel, inputs: torch.Tensor, *, views: Callable, epochs: int,
                     batch_size: int, learning_rate: float, temperature: float, seed: int,
-                    device, max_steps: int | None = None) -> list:
+                    device, max_steps: int | None = None, resume_path: str | Path | None = None,
+                    progress: bool = False) -> list:
     """SimCLR pretraining loop: two views per example, NT-Xent, AdamW and a cosine schedule.
 
     Each epoch shuffles ``inputs`` and drops the last incomplete batch. AdamW has weight
@@ -334,6 +304,13 @@ def pretrain_simclr(model: SimCLRModel, inputs: torch.Tensor, *, views: Callable
     device : torch.device or str
     max_steps : int, optional
         Stop after this many optimizer steps (the schedule then spans them).
+    resume_path : str or Path, optional
+        A file for the training state (model, optimizer, schedule, random generator, losses),
+        written atomically after every epoch. If it exists when the call starts, training
+        continues from it, and the result is the same as one uninterrupted run. It is
+        removed when training ends.
+    progress : bool, default False
+        Print one line per epoch: loss, seconds per epoch and the estimated time left.
 
     Returns
     -------
@@ -348,7 +325,24 @@ def pretrain_simclr(model: SimCLRModel, inputs: torch.Tensor, *, views: Callable
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     use_autocast = torch.device(device).type == "cuda"
     losses, step = [], 0
-    for _ in range(epochs):
+    settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                    temperature=temperature, seed=seed, max_steps=max_steps, examples=len(inputs))
+    if resume_path is not None and Path(resume_path).is_file():
+        state = torch.load(resume_path, map_location="cpu", weights_only=False)
+        if state["settings"] != settings:
+            raise ValueError(f"{resume_path} holds a run with other settings ({state['settings']}); "
+                             f"delete it to start afresh with {settings}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        losses, step = state["losses"], state["step"]
+        if progress:
+            print(f"resuming from {resume_path} after epoch {len(losses)}/{epochs}", flush=True)
+    started, first_epoch = time.perf_counter(), len(losses)
+    for epoch in range(first_epoch, epochs):
+        if step >= total_steps:
+            break
         order = torch.randperm(len(inputs), generator=generator)
         total = 0.0
         for batch in range(steps_per_epoch):
@@ -368,8 +362,18 @@ def pretrain_simclr(model: SimCLRModel, inputs: torch.Tensor, *, views: Callable
             if step >= total_steps:
                 break
         losses.append(total / (batch + 1))
-        if step >= total_steps:
-            break
+        if resume_path is not None:
+            state = {"settings": settings, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                     "generator": generator.get_state(), "losses": losses, "step": step}
+            atomic_write(resume_path, lambda path, state=state: torch.save(state, path))
+        if progress:
+            per_epoch = (time.perf_counter() - started) / (epoch + 1 - first_epoch)
+            left = per_epoch * (min(epochs, -(-total_steps // steps_per_epoch)) - epoch - 1)
+            print(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}, {per_epoch:.0f} s/epoch, "
+                  f"about {left / 60:.0f} min left", flush=True)
+    if resume_path is not None and Path(resume_path).is_file():
+        os.remove(resume_path)
     model.eval()
     return losses
 
@@ -388,7 +392,7 @@ def encode(model: SimCLRModel, inputs: torch.Tensor, *, batch_size: int = 1024, 
     batch_size : int, default 1024
     device : torch.device or str, default "cpu"
     prepare : callable, optional
-        Maps a raw batch (on ``device``) to model inputs, e.g. :func:`images_to_float`.
+        Maps a raw batch (on ``device``) to model inputs, e.g. :func:`labutils.augment.images_to_float`.
     projections : bool, default False
         Return the projection head's outputs instead of the encoder's.
 
@@ -512,11 +516,9 @@ def few_label_metrics(train_features: torch.Tensor, train_labels: torch.Tensor,
     dict
         ``val_linear_probe_<per_class>`` and ``val_knn_<per_class>`` for each value.
     """
-    from .data import stratified_subset
-
     metrics = {}
     for per_class in per_class_values:
-        chosen = torch.from_numpy(stratified_subset(train_labels.numpy(), per_class=per_class, seed=seed))
+        chosen = stratified_subset(train_labels, per_class=per_class, seed=seed)
         arguments = (train_features[chosen], train_labels[chosen], eval_features, eval_labels)
         metrics[f"val_linear_probe_{per_class}"] = linear_probe_accuracy(*arguments, seed=seed)
         metrics[f"val_knn_{per_class}"] = knn_accuracy(*arguments, neighbours=min(5, len(chosen)))
@@ -550,7 +552,7 @@ def supervised_few_labels(model: nn.Module, train_inputs: torch.Tensor, train_la
         Seeds the generator passed to ``views``.
     device : torch.device or str, default "cpu"
     prepare : callable, optional
-        Maps raw inputs (on ``device``) to model inputs, e.g. :func:`images_to_float`.
+        Maps raw inputs (on ``device``) to model inputs, e.g. :func:`labutils.augment.images_to_float`.
 
     Returns
     -------

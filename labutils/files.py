@@ -1,0 +1,43 @@
+"""Writing files so that an interrupted program never leaves half of one behind."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], *, mode: int = 0o644) -> Path:
+    """Create ``path`` through a temporary file in the same folder, renamed into place.
+
+    A reader (or a later run) sees either the old file or the complete new one: the rename is
+    atomic on POSIX and Windows, and a failure inside ``write`` removes the temporary file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to create or replace; its folder is created if needed.
+    write : callable
+        ``write(temporary_path)`` writes the whole content to the path it is given.
+    mode : int, default 0o644
+        Permission bits of the result (temporary files are created private).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
