@@ -57,7 +57,7 @@ from torch import nn
 
 from .augment import images_to_float, random_circular_shift, random_flip_and_crop
 from .checkpoints import checkpoint_dir, manifest, save_checkpoint
-from .config import torch_device
+from .config import set_torch_threads, torch_device
 from .data import (SPLIT_SEED, cifar5_source_split, cifar10_simclr_split, mnist1d_split,
                    stratified_subset)
 from .simclr import (SimCLRModel, build_cifar10_simclr, build_mnist1d_simclr,
@@ -441,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown recipe {args.name!r}; known: {sorted(RECIPES)}")
     if args.smoke and not os.environ.get("LABUTILS_CHECKPOINT_DIR"):
         os.environ["LABUTILS_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="labutils-smoke-")
+    set_torch_threads()  # LABUTILS_TORCH_THREADS, when set, caps PyTorch's CPU threads
     command = shlex.join(["python", "-m", "labutils.pretrain", *argv])
     entry = run_recipe(args.name, profile=args.profile, epochs=args.epochs, smoke=args.smoke,
                        command=command)
