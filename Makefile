@@ -9,7 +9,8 @@ export LABUTILS_PROFILE ?= fast
 # Jupyter refuses to run as root (containers, some cloud VMs) unless told to.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: help lab test unit notebooks data execute timings student readme clean
+.PHONY: help lab test unit notebooks lint format claims lock gpu-check data execute timings \
+	student readme clean check-python
 
 help:
 	@echo "make lab      create .venv if needed and open JupyterLab on notebooks/"
@@ -18,11 +19,25 @@ help:
 	@echo "make execute  re-execute the notebooks in place (fast profile) so outputs match the code"
 	@echo "make timings  run each notebook (saving its outputs), record wall times, re-render the README"
 	@echo "make student  write exercise copies without solutions to student/"
+	@echo "make lint     ruff over labutils/, tests/, experiments/ and the notebooks"
+	@echo "make claims   run every notebook at seeds 0-9 and refresh notebooks/claims.json"
+	@echo "make lock     re-resolve requirements.lock (needs uv: pip install uv)"
+	@echo "make gpu-check  one GPU run: the GPU SimCLR recipe, notebooks 08/10/12 in full, timings"
 
-# The environment is (re)installed only when pyproject.toml is newer than the stamp.
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# Python 3.11 to 3.13: TensorFlow publishes no wheels for newer versions yet.
+check-python:
+	@$(PYTHON) -c 'import sys; ok = (3, 11) <= sys.version_info[:2] <= (3, 13); sys.exit(0 if ok else 1)' \
+	|| { echo "Generalization Lab needs Python 3.11, 3.12 or 3.13 (TensorFlow has no wheels for" \
+	     "$$($(PYTHON) -c 'import platform; print(platform.python_version())' 2>/dev/null || echo this one))." \
+	     "Install one (python.org, your package manager, or 'uv python install 3.12')," \
+	     "then run: make lab PYTHON=python3.12"; exit 1; }
+
+# The environment is (re)installed only when pyproject.toml or the lock file is newer than the
+# stamp: the pinned versions of requirements.lock first, then the course itself.
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || { $(MAKE) --no-print-directory check-python && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
 lab: $(STAMP)
@@ -31,6 +46,24 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=1200 --sanitize-with tests/nbval_sanitize.cfg
+
+lint: $(STAMP)
+	$(BIN)/ruff check labutils tests experiments notebooks
+	$(BIN)/ruff format --check labutils tests experiments
+	$(BIN)/python -m labutils.hygiene --check $(NOTEBOOKS)
+
+format: $(STAMP)
+	$(BIN)/ruff format labutils tests experiments
+	$(BIN)/python -m labutils.hygiene $(NOTEBOOKS)
+
+claims: $(STAMP)
+	$(BIN)/python -m labutils.claims run --seeds $(or $(SEEDS),0-9) --jobs $(or $(JOBS),1)
+
+lock:
+	uv pip compile pyproject.toml --extra test --universal --python-version 3.11.5 -o requirements.lock
+
+gpu-check: $(STAMP)
+	$(BIN)/python -m labutils.gpu_check $(GPU_CHECK_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests
@@ -45,6 +78,7 @@ data: $(STAMP)
 execute: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=1200 $(NOTEBOOKS)
+	$(BIN)/python -m labutils.hygiene $(NOTEBOOKS)
 
 timings: $(STAMP)
 	$(BIN)/python -m labutils.catalog timings

@@ -12,6 +12,8 @@ loaded, importing Triton later (as ``torchvision`` and ``torch.use_deterministic
 do) crashes the Python process with a segmentation fault (seen with torch 2.14 and
 TensorFlow 2.21). So in a notebook, import ``labutils`` before ``keras``/``tensorflow``.
 """
+
+import contextlib
 import sys as _sys
 import warnings as _warnings
 
@@ -28,10 +30,8 @@ def _load_torch_before_tensorflow() -> None:
         return
     import torch  # noqa: F401
 
-    try:
+    with contextlib.suppress(ImportError):  # CPU-only builds of PyTorch do not ship Triton
         import triton  # noqa: F401
-    except ImportError:  # CPU-only builds of PyTorch do not ship Triton
-        pass
 
 
 _load_torch_before_tensorflow()

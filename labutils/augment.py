@@ -12,6 +12,7 @@ Images (shape (n, channels, height, width))
     and :func:`cifar_images_to_tensor` (the same, standardized with :data:`CIFAR10_MEAN` and
     :data:`CIFAR10_STD`, the one copy of CIFAR-10's channel statistics in the course).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,9 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 # --------------------------------------------------------------------------- signals
-def random_circular_shift(signals: torch.Tensor, *, max_shift: int = 4,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
+def random_circular_shift(
+    signals: torch.Tensor, *, max_shift: int = 4, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Shift each signal (rows of shape (n, length)) circularly by a random -max_shift..max_shift."""
     count, length = signals.shape
     shifts = torch.randint(-max_shift, max_shift + 1, (count, 1), generator=generator)
@@ -43,8 +45,9 @@ def random_circular_shift(signals: torch.Tensor, *, max_shift: int = 4,
     return torch.gather(signals, 1, positions)
 
 
-def random_resized_crop_1d(signals: torch.Tensor, *, min_scale: float = 0.6,
-                           generator: torch.Generator | None = None) -> torch.Tensor:
+def random_resized_crop_1d(
+    signals: torch.Tensor, *, min_scale: float = 0.6, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Crop a random window of each signal (a fraction min_scale..1 of it) and stretch it back.
 
     Linear interpolation at fractional positions.
@@ -94,8 +97,9 @@ def cifar_images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return (tensor - mean) / std
 
 
-def random_flip_and_crop(images: torch.Tensor, *, padding: int = 4, flip: bool = True,
-                         generator: torch.Generator | None = None) -> torch.Tensor:
+def random_flip_and_crop(
+    images: torch.Tensor, *, padding: int = 4, flip: bool = True, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Random translation (and left-right flip) of a batch of images, without Python loops.
 
     Parameters

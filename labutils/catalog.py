@@ -9,6 +9,7 @@ Usage::
     python -m labutils.catalog readme     # re-render the README's generated sections
     python -m labutils.catalog timings    # execute every notebook, record wall times, save outputs
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,7 @@ import time
 import tomllib
 from pathlib import Path
 
-__all__ = ["load_catalog", "load_timings", "render_table", "render_agendas", "update_readme",
-           "measure_timings"]
+__all__ = ["load_catalog", "load_timings", "render_table", "render_agendas", "update_readme", "measure_timings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
@@ -73,8 +73,11 @@ def render_table(catalog: dict, timings: dict) -> str:
     planned = [entry for entry in catalog["notebook"] if not _present(entry)]
     if planned:
         rows.append("")
-        rows.append("Planned, not yet in the course: " + ", ".join(
-            f"{entry['number']} {entry['title']}" for entry in planned) + ".")
+        rows.append(
+            "Planned, not yet in the course: "
+            + ", ".join(f"{entry['number']} {entry['title']}" for entry in planned)
+            + "."
+        )
     if timings.get("hardware"):
         rows.append("")
         rows.append(f"Fast-profile times measured by `make timings` on {timings['hardware']}.")
@@ -106,7 +109,8 @@ def render_stuck_points(catalog: dict) -> str:
     """Where learners usually get stuck, per notebook."""
     return "\n".join(
         f"- **{entry['number']} {entry['title']}**: {entry['stuck_points']}"
-        for entry in catalog["notebook"] if _present(entry)
+        for entry in catalog["notebook"]
+        if _present(entry)
     )
 
 
@@ -144,8 +148,7 @@ def _hardware() -> str:
     return f"{platform.machine()} CPU, {os.cpu_count()} cores"
 
 
-def measure_timings(files: list[str] | None = None, *, timeout: int = 1800,
-                    save_outputs: bool = True) -> dict:
+def measure_timings(files: list[str] | None = None, *, timeout: int = 1800, save_outputs: bool = True) -> dict:
     """Execute notebooks (current profile) and record their wall times in timings.json.
 
     With ``save_outputs`` (the default) each executed notebook is written back, so one pass
@@ -155,6 +158,7 @@ def measure_timings(files: list[str] | None = None, *, timeout: int = 1800,
     from nbclient import NotebookClient
 
     from .config import profile
+    from .hygiene import clean_notebook
 
     active = profile()
     timings = load_timings()
@@ -163,11 +167,12 @@ def measure_timings(files: list[str] | None = None, *, timeout: int = 1800,
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
         started = time.perf_counter()
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+        NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        ).execute()
         seconds = time.perf_counter() - started
         if save_outputs:
-            nbformat.write(notebook, path)
+            nbformat.write(clean_notebook(notebook), path)
         timings[active][path.name] = round(seconds, 1)
         print(f"{path.name}: {seconds:.1f} s ({active} profile)")
     if active == "fast":

@@ -6,6 +6,7 @@ Each check prints a short confirmation when the answer is right and raises
     check_array(z_train, expected, name="z_train")
     # CheckFailed: z_train has shape (100, 3) but the expected answer has shape (100, 4).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,7 @@ class CheckFailed(AssertionError):
 def _not_answered(value, name: str) -> None:
     if value is None or value is Ellipsis:
         raise CheckFailed(
-            f"{name} is still {value!r}: write your solution in the cell above, run it, "
-            "then run this check again."
+            f"{name} is still {value!r}: write your solution in the cell above, run it, then run this check again."
         )
 
 
@@ -33,8 +33,9 @@ def _to_numpy(value):
     return np.asarray(value)
 
 
-def check_array(answer, expected, *, name: str = "answer", rtol: float = 1e-5,
-                atol: float = 1e-8, check_dtype: bool = False) -> None:
+def check_array(
+    answer, expected, *, name: str = "answer", rtol: float = 1e-5, atol: float = 1e-8, check_dtype: bool = False
+) -> None:
     """Check that an array (NumPy, PyTorch or TensorFlow) equals the expected one.
 
     Parameters
@@ -56,17 +57,17 @@ def check_array(answer, expected, *, name: str = "answer", rtol: float = 1e-5,
     _not_answered(answer, name)
     answer, expected = _to_numpy(answer), _to_numpy(expected)
     if answer.shape != expected.shape:
-        raise CheckFailed(
-            f"{name} has shape {answer.shape} but the expected answer has shape {expected.shape}."
-        )
+        raise CheckFailed(f"{name} has shape {answer.shape} but the expected answer has shape {expected.shape}.")
     if check_dtype and answer.dtype.kind != expected.dtype.kind:
         raise CheckFailed(f"{name} has dtype {answer.dtype}, expected a {expected.dtype} array.")
     if not np.issubdtype(answer.dtype, np.number) and answer.dtype != bool:
         raise CheckFailed(f"{name} has dtype {answer.dtype}; expected numbers.")
     answer_f, expected_f = answer.astype(float), expected.astype(float)
     if np.isnan(answer_f).any() and not np.isnan(expected_f).any():
-        raise CheckFailed(f"{name} contains NaN ({int(np.isnan(answer_f).sum())} entries); "
-                          "look for a division by zero or a log of zero.")
+        raise CheckFailed(
+            f"{name} contains NaN ({int(np.isnan(answer_f).sum())} entries); "
+            "look for a division by zero or a log of zero."
+        )
     close = np.isclose(answer_f, expected_f, rtol=rtol, atol=atol, equal_nan=True)
     if not close.all():
         error = np.abs(answer_f - expected_f)
@@ -81,8 +82,7 @@ def check_array(answer, expected, *, name: str = "answer", rtol: float = 1e-5,
     print(f"✓ {name} is correct")
 
 
-def check_scalar(answer, expected: float, *, name: str = "answer", rtol: float = 1e-5,
-                 atol: float = 1e-8) -> None:
+def check_scalar(answer, expected: float, *, name: str = "answer", rtol: float = 1e-5, atol: float = 1e-8) -> None:
     """Check one number against the expected value (see :func:`check_array`)."""
     _not_answered(answer, name)
     value = _to_numpy(answer)

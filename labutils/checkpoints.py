@@ -6,6 +6,7 @@ exact command, the git commit, the hardware, the wall time and the metrics it re
 Loading verifies the sha256 first, so a notebook never silently runs on a corrupt or
 stale file.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,14 +53,16 @@ def _hardware() -> str:
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT,
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
-def save_checkpoint(model, name: str, *, command: str, wall_time_s: float, metrics: dict,
-                    extra: dict | None = None) -> dict:
+def save_checkpoint(
+    model, name: str, *, command: str, wall_time_s: float, metrics: dict, extra: dict | None = None
+) -> dict:
     """Save ``model.state_dict()`` as checkpoint ``name`` and record it in the manifest.
 
     Returns

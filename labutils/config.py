@@ -13,6 +13,7 @@ unchanged on a laptop, on a GPU and under the test suite:
     CPU threads for PyTorch, set by :func:`set_torch_threads` (overrides the notebook's
     default; unset keeps the notebook's choice).
 """
+
 from __future__ import annotations
 
 import os
@@ -68,10 +69,7 @@ def profile() -> str:
     if value == "auto":
         return "full" if _cuda_available() else "fast"
     if value not in PROFILES:
-        raise ValueError(
-            f"LABUTILS_PROFILE={value!r} is not a profile; use one of "
-            f"'fast', 'full' or 'auto'."
-        )
+        raise ValueError(f"LABUTILS_PROFILE={value!r} is not a profile; use one of 'fast', 'full' or 'auto'.")
     return value
 
 
@@ -82,9 +80,7 @@ class Settings(dict):
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(
-                f"no setting named {name!r}; available: {sorted(self)}"
-            ) from None
+            raise AttributeError(f"no setting named {name!r}; available: {sorted(self)}") from None
 
     def __repr__(self) -> str:  # shown in the notebook's settings cell
         body = ", ".join(f"{key}={value!r}" for key, value in self.items())
@@ -292,10 +288,7 @@ def environment_report(*, include_tensorflow: bool = True) -> dict:
     """
     import torch
 
-    packages = {
-        name: _version(name)
-        for name in ("numpy", "scipy", "sklearn", "matplotlib", "torch", "torchvision")
-    }
+    packages = {name: _version(name) for name in ("numpy", "scipy", "sklearn", "matplotlib", "torch", "torchvision")}
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -13,6 +13,7 @@ Decoded arrays are cached next to the raw files (``*.npz``) so the second load i
 Nothing half-written is ever left in the cache: every write goes to a temporary file that
 is renamed into place only after it has been verified.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,9 +24,9 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -98,16 +99,21 @@ class DatasetInfo:
 
 
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 SENTIMENT_FILES = {
-    "amazon": ("amazon_cells_labelled.txt",
-               "sha256:47003fc0a0d4840b00e96e715b6189bad09e7443a3da41c4cbe12ffc79f86ae3"),
-    "imdb": ("imdb_labelled.txt",
-             "sha256:aef2e49e3da25714d61175e3a6e68eeef74a20a2f914318dc3be9947ea86512d"),
-    "yelp": ("yelp_labelled.txt",
-             "sha256:c76468b7b5c6e56a0804d728345c5f84aa2142ddb214420f61cc9cfd4c00d2ea"),
+    "amazon": ("amazon_cells_labelled.txt", "sha256:47003fc0a0d4840b00e96e715b6189bad09e7443a3da41c4cbe12ffc79f86ae3"),
+    "imdb": ("imdb_labelled.txt", "sha256:aef2e49e3da25714d61175e3a6e68eeef74a20a2f914318dc3be9947ea86512d"),
+    "yelp": ("yelp_labelled.txt", "sha256:c76468b7b5c6e56a0804d728345c5f84aa2142ddb214420f61cc9cfd4c00d2ea"),
 }
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -136,8 +142,7 @@ DATASETS: dict[str, DatasetInfo] = {
             ),
         ),
         mirror_alternatives=(
-            ("cifar10-images.tar.gz",
-             "sha256:45b041e867f5a40f79bfde38d3dd1fd511103d50068c1afecf6445e25234d4db"),
+            ("cifar10-images.tar.gz", "sha256:45b041e867f5a40f79bfde38d3dd1fd511103d50068c1afecf6445e25234d4db"),
         ),
     ),
     "sentiment": DatasetInfo(
@@ -346,17 +351,20 @@ def fetch(name: str, *, progress: bool = True) -> list[Path]:
     if info.offline:
         return []
     mirror = mirror_dir()
-    if mirror is not None and info.mirror_alternatives:
-        if all((mirror / relative).is_file() for relative, _ in info.mirror_alternatives):
-            return [
-                fetch_file(
-                    RemoteFile(relative, "", known_hash),
-                    mirror=mirror,
-                    mirror_path=relative,
-                    progress=progress,
-                )
-                for relative, known_hash in info.mirror_alternatives
-            ]
+    if (
+        mirror is not None
+        and info.mirror_alternatives
+        and all((mirror / relative).is_file() for relative, _ in info.mirror_alternatives)
+    ):
+        return [
+            fetch_file(
+                RemoteFile(relative, "", known_hash),
+                mirror=mirror,
+                mirror_path=relative,
+                progress=progress,
+            )
+            for relative, known_hash in info.mirror_alternatives
+        ]
     return [fetch_file(remote, mirror=mirror, progress=progress) for remote in info.canonical]
 
 
@@ -432,9 +440,7 @@ def stratified_subset(
     for label in classes:
         members = np.flatnonzero(labels == label)
         if len(members) < per_class:
-            raise ValueError(
-                f"class {label} has {len(members)} examples, fewer than per_class={per_class}"
-            )
+            raise ValueError(f"class {label} has {len(members)} examples, fewer than per_class={per_class}")
         chosen.append(rng.choice(members, size=per_class, replace=False))
     indices = np.sort(np.concatenate(chosen)).astype(np.int64)
     return torch.from_numpy(indices) if as_tensor else indices
@@ -596,18 +602,14 @@ def _cifar10_from_python_tarball(path: Path) -> dict:
         items.sort(key=lambda item: item[0])
         data = np.concatenate([batch[b"data"] for _, batch in items])
         arrays[f"{split}_images"] = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
-        arrays[f"{split}_labels"] = np.concatenate(
-            [np.asarray(batch[b"labels"], dtype=np.int64) for _, batch in items]
-        )
+        arrays[f"{split}_labels"] = np.concatenate([np.asarray(batch[b"labels"], dtype=np.int64) for _, batch in items])
     return arrays
 
 
 def _cifar10_from_image_folder(path: Path, *, progress: bool) -> dict:
     arrays = {}
     for split in ("train", "test"):
-        dataset = load_image_folder(
-            path, subfolder=split, class_names=list(CIFAR10_CLASSES), progress=progress
-        )
+        dataset = load_image_folder(path, subfolder=split, class_names=list(CIFAR10_CLASSES), progress=progress)
         arrays[f"{split}_images"] = dataset.images
         arrays[f"{split}_labels"] = dataset.labels
     return arrays
@@ -653,7 +655,7 @@ def load_image_folder(
         relative = relative.lstrip("./")
         if not relative.startswith(prefix):
             continue
-        parts = relative[len(prefix):].split("/")
+        parts = relative[len(prefix) :].split("/")
         if len(parts) != 2 or not parts[1].lower().endswith(IMAGE_SUFFIXES):
             continue
         items.append((parts[0], parts[1], opener))
@@ -671,8 +673,7 @@ def load_image_folder(
     index = {name: position for position, name in enumerate(class_names)}
     items.sort(key=lambda item: (index[item[0]], item[1]))
     images, labels = [], []
-    for label, _, opener in tqdm(items, desc=f"decoding {path.name}", disable=not progress,
-                                 mininterval=1.0):
+    for label, _, opener in tqdm(items, desc=f"decoding {path.name}", disable=not progress, mininterval=1.0):
         with opener() as stream:
             image = Image.open(stream).convert("RGB")
             if size is not None:
@@ -683,7 +684,8 @@ def load_image_folder(
     if len(shapes) != 1:
         raise ValueError(f"images have different sizes {sorted(shapes)[:3]}...; pass size=(h, w)")
     return ImageDataset(
-        images=np.stack(images), labels=np.asarray(labels, dtype=np.int64),
+        images=np.stack(images),
+        labels=np.asarray(labels, dtype=np.int64),
         class_names=list(class_names),
     )
 
@@ -693,14 +695,14 @@ def _image_entries(path: Path) -> Iterable:
     if path.is_dir():
         for file in sorted(path.rglob("*")):
             if file.is_file():
-                yield file.relative_to(path).as_posix(), (lambda file=file: open(file, "rb"))
+                yield file.relative_to(path).as_posix(), (lambda file=file: file.open("rb"))
         return
     name = path.name.lower()
     if name.endswith(".zip"):
-        archive = zipfile.ZipFile(path)
-        for member in archive.namelist():
-            if not member.endswith("/"):
-                yield member, (lambda member=member: io.BytesIO(archive.read(member)))
+        with zipfile.ZipFile(path) as archive:
+            members = {member: archive.read(member) for member in archive.namelist() if not member.endswith("/")}
+        for member, payload in members.items():
+            yield member, (lambda payload=payload: io.BytesIO(payload))
         return
     if name.endswith((".tar", ".tar.gz", ".tgz")):
         with tarfile.open(path) as archive:
@@ -754,8 +756,7 @@ def load_sentiment(*, sites: Sequence[str] | None = None, progress: bool = True)
 def _sentiment_files(*, progress: bool) -> dict[str, Path]:
     folder = cache_dir() / "sentiment-labelled-sentences"
     targets = {site: folder / filename for site, (filename, _) in SENTIMENT_FILES.items()}
-    if all(path.exists() and hash_matches(path, SENTIMENT_FILES[site][1])
-           for site, path in targets.items()):
+    if all(path.exists() and hash_matches(path, SENTIMENT_FILES[site][1]) for site, path in targets.items()):
         return targets
     paths = fetch("sentiment", progress=progress)
     if len(paths) == len(SENTIMENT_FILES):  # the mirror's plain files, copied and verified
@@ -802,14 +803,18 @@ def mnist1d_split(*, validation_size: int = 800, seed: int = SPLIT_SEED) -> dict
     train, val = order[validation_size:], order[:validation_size]
     as_tensor = torch.from_numpy
     return {
-        "x_train": as_tensor(data["x"][train]), "y_train": as_tensor(data["y"][train]),
-        "x_val": as_tensor(data["x"][val]), "y_val": as_tensor(data["y"][val]),
-        "x_test": as_tensor(data["x_test"]), "y_test": as_tensor(data["y_test"]),
+        "x_train": as_tensor(data["x"][train]),
+        "y_train": as_tensor(data["y"][train]),
+        "x_val": as_tensor(data["x"][val]),
+        "y_val": as_tensor(data["y"][val]),
+        "x_test": as_tensor(data["x_test"]),
+        "y_test": as_tensor(data["y_test"]),
     }
 
 
-def cifar5_source_split(*, train_per_class: int = 2000, validation_per_class: int = 400,
-                        seed: int = SPLIT_SEED) -> dict:
+def cifar5_source_split(
+    *, train_per_class: int = 2000, validation_per_class: int = 400, seed: int = SPLIT_SEED
+) -> dict:
     """The fixed source data of ``cifar5_source``: CIFAR-10 training images of classes 0-4.
 
     Parameters
@@ -826,8 +831,7 @@ def cifar5_source_split(*, train_per_class: int = 2000, validation_per_class: in
         ``y_val``, ``class_names`` (airplane, automobile, bird, cat, deer).
     """
     total = train_per_class + validation_per_class
-    source = load_cifar10("train", classes=CIFAR5_SOURCE_CLASSES, per_class=total, seed=seed,
-                          progress=False)
+    source = load_cifar10("train", classes=CIFAR5_SOURCE_CLASSES, per_class=total, seed=seed, progress=False)
     order = np.random.default_rng(seed).permutation(len(source.labels))
     labels = source.labels[order]
     # the first train_per_class images of each class (in the shuffled order) train, the rest validate
@@ -857,8 +861,12 @@ def cifar10_simclr_split(*, validation_size: int = 5000, seed: int = SPLIT_SEED)
     data = load_cifar10("train", progress=False)
     order = np.random.default_rng(seed).permutation(len(data.labels))
     train, val = order[validation_size:], order[:validation_size]
-    return {"x_train": torch.from_numpy(data.images[train]), "y_train": torch.from_numpy(data.labels[train]),
-            "x_val": torch.from_numpy(data.images[val]), "y_val": torch.from_numpy(data.labels[val])}
+    return {
+        "x_train": torch.from_numpy(data.images[train]),
+        "y_train": torch.from_numpy(data.labels[train]),
+        "x_val": torch.from_numpy(data.images[val]),
+        "y_val": torch.from_numpy(data.labels[val]),
+    }
 
 
 # --------------------------------------------------------------------------- make data

@@ -1,10 +1,11 @@
 """Writing files so that an interrupted program never leaves half of one behind."""
+
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["atomic_write"]
 

@@ -1,7 +1,8 @@
 """Plots the notebooks share: learning curves, image grids, confusion matrices."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,8 +18,9 @@ def _history_dict(history) -> dict:
     raise TypeError(f"expected a Keras History or a dict of lists, got {type(history).__name__}")
 
 
-def plot_history(history, *, metrics: Sequence[str] | None = None, title: str | None = None,
-                 axes=None, label: str | None = None):
+def plot_history(
+    history, *, metrics: Sequence[str] | None = None, title: str | None = None, axes=None, label: str | None = None
+):
     """Plot training and validation curves, one panel per metric.
 
     Parameters
@@ -52,10 +54,9 @@ def plot_history(history, *, metrics: Sequence[str] | None = None, title: str | 
     prefix = f"{label} " if label else ""
     for axis, name in zip(axes, metrics):
         epochs = np.arange(1, len(logs[name]) + 1)
-        line, = axis.plot(epochs, logs[name], label=f"{prefix}train")
+        (line,) = axis.plot(epochs, logs[name], label=f"{prefix}train")
         if f"val_{name}" in logs:
-            axis.plot(epochs, logs[f"val_{name}"], "--", color=line.get_color(),
-                      label=f"{prefix}validation")
+            axis.plot(epochs, logs[f"val_{name}"], "--", color=line.get_color(), label=f"{prefix}validation")
         axis.set_xlabel("epoch")
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)
@@ -66,9 +67,16 @@ def plot_history(history, *, metrics: Sequence[str] | None = None, title: str | 
     return list(axes)
 
 
-def show_images(images, *, titles: Sequence[str] | None = None, ncols: int = 8,
-                size: float = 1.4, cmap: str | None = None, title: str | None = None,
-                symmetric: bool = False):
+def show_images(
+    images,
+    *,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.4,
+    cmap: str | None = None,
+    title: str | None = None,
+    symmetric: bool = False,
+):
     """Show images in a grid.
 
     Parameters
@@ -109,8 +117,9 @@ def show_images(images, *, titles: Sequence[str] | None = None, ncols: int = 8,
     count = len(images)
     ncols = max(1, min(ncols, count))
     nrows = int(np.ceil(count / ncols))
-    figure, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if title else 0)),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + (0.3 if title else 0)), squeeze=False
+    )
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index >= count:
@@ -138,8 +147,15 @@ def show_images(images, *, titles: Sequence[str] | None = None, ncols: int = 8,
     return figure
 
 
-def plot_confusion_matrix(y_true, y_pred, *, class_names: Sequence[str] | None = None,
-                          normalize: bool = True, axis=None, title: str | None = None):
+def plot_confusion_matrix(
+    y_true,
+    y_pred,
+    *,
+    class_names: Sequence[str] | None = None,
+    normalize: bool = True,
+    axis=None,
+    title: str | None = None,
+):
     """Draw a confusion matrix (rows: true class, columns: predicted class).
 
     Parameters
@@ -179,9 +195,15 @@ def plot_confusion_matrix(y_true, y_pred, *, class_names: Sequence[str] | None =
     for row in ticks:
         for column in ticks:
             value = matrix[row, column]
-            axis.text(column, row, f"{value:.2f}" if normalize else f"{int(value)}",
-                      ha="center", va="center", fontsize=7,
-                      color="white" if value > threshold else "black")
+            axis.text(
+                column,
+                row,
+                f"{value:.2f}" if normalize else f"{int(value)}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if value > threshold else "black",
+            )
     if title:
         axis.set_title(title)
     return matrix

@@ -39,6 +39,7 @@ Recipes
     pretrained without labels on 45,000 images (:func:`cifar10_simclr_split`) with
     :func:`labutils.simclr.cifar10_simclr_views`; needs a GPU (``--profile full``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,21 +49,27 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from .augment import images_to_float, random_circular_shift, random_flip_and_crop
 from .checkpoints import checkpoint_dir, manifest, save_checkpoint
 from .config import set_torch_threads, torch_device
-from .data import (SPLIT_SEED, cifar5_source_split, cifar10_simclr_split, mnist1d_split,
-                   stratified_subset)
-from .simclr import (SimCLRModel, build_cifar10_simclr, build_mnist1d_simclr,
-                     cifar10_simclr_views, encode, few_label_metrics, linear_probe_accuracy,
-                     mnist1d_simclr_views, pretrain_simclr)
+from .data import SPLIT_SEED, cifar5_source_split, cifar10_simclr_split, mnist1d_split
+from .simclr import (
+    SimCLRModel,
+    build_cifar10_simclr,
+    build_mnist1d_simclr,
+    cifar10_simclr_views,
+    encode,
+    few_label_metrics,
+    linear_probe_accuracy,
+    mnist1d_simclr_views,
+    pretrain_simclr,
+)
 from .train import LearningRateScheduler, count_parameters, evaluate, fit
 
 __all__ = ["RECIPES", "Recipe", "build_model", "run_recipe", "main"]
@@ -114,9 +121,19 @@ class Recipe:
 
 
 # --------------------------------------------------------------------------- supervised recipes
-def _train_supervised(model: nn.Module, *, split: dict, augment: Callable, epochs: int,
-                      smoke: bool, seed: int, learning_rate: float, weight_decay: float,
-                      batch_size: int, device) -> dict:
+def _train_supervised(
+    model: nn.Module,
+    *,
+    split: dict,
+    augment: Callable,
+    epochs: int,
+    smoke: bool,
+    seed: int,
+    learning_rate: float,
+    weight_decay: float,
+    batch_size: int,
+    device,
+) -> dict:
     """Train a classifier with augmentation, AdamW and a cosine schedule; evaluate it.
 
     The shared body of the supervised recipes (``mnist1d_teacher``, ``cifar5_source``):
@@ -155,12 +172,21 @@ def _train_supervised(model: nn.Module, *, split: dict, augment: Callable, epoch
         train_data = (train_data[0][:256], train_data[1][:256])
         val_data = (val_data[0][:256], val_data[1][:256])
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    scheduler = LearningRateScheduler(
-        lambda optim: torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=epochs))
+    scheduler = LearningRateScheduler(lambda optim: torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=epochs))
     generator = torch.Generator().manual_seed(seed)
-    fit(model, train_data, val_data, epochs=epochs, optimizer=optimizer, batch_size=batch_size,
-        callbacks=[scheduler], seed=seed, device=device, progress=False,
-        transform=lambda batch: augment(batch, generator=generator))
+    fit(
+        model,
+        train_data,
+        val_data,
+        epochs=epochs,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        callbacks=[scheduler],
+        seed=seed,
+        device=device,
+        progress=False,
+        transform=lambda batch: augment(batch, generator=generator),
+    )
     model.to("cpu")
     scores = evaluate(model, val_data, device="cpu")
     return {"val_accuracy": scores["accuracy"], "val_loss": scores["loss"]}
@@ -174,9 +200,12 @@ def build_mnist1d_teacher(*, width: int = 96) -> nn.Module:
     """
     return nn.Sequential(
         nn.Unflatten(1, (1, 40)),
-        nn.Conv1d(1, width, kernel_size=5, padding=2), nn.ReLU(),
-        nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv1d(1, width, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1),
+        nn.ReLU(),
         nn.Flatten(),
         nn.Linear(10 * width, 10),
     )
@@ -184,10 +213,17 @@ def build_mnist1d_teacher(*, width: int = 96) -> nn.Module:
 
 def _train_mnist1d_teacher(model: nn.Module, *, epochs: int, smoke: bool, seed: int) -> dict:
     return _train_supervised(
-        model, split=mnist1d_split(),
+        model,
+        split=mnist1d_split(),
         augment=functools.partial(random_circular_shift, max_shift=4),
-        epochs=epochs, smoke=smoke, seed=seed, learning_rate=3e-3, weight_decay=1e-2,
-        batch_size=128, device="cpu")
+        epochs=epochs,
+        smoke=smoke,
+        seed=seed,
+        learning_rate=3e-3,
+        weight_decay=1e-2,
+        batch_size=128,
+        device="cpu",
+    )
 
 
 # --------------------------------------------------------------------------- CIFAR-5 source
@@ -195,8 +231,11 @@ CIFAR5_SOURCE_CLASSES = (0, 1, 2, 3, 4)
 
 
 def _conv_block(in_channels: int, out_channels: int) -> list:
-    return [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels), nn.ReLU()]
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    ]
 
 
 def build_cifar5_source(*, width: int = 16, num_classes: int = 5) -> nn.Module:
@@ -209,21 +248,32 @@ def build_cifar5_source(*, width: int = 16, num_classes: int = 5) -> nn.Module:
     from collections import OrderedDict
 
     body = nn.Sequential(
-        *_conv_block(3, width), nn.MaxPool2d(2),
-        *_conv_block(width, 2 * width), nn.MaxPool2d(2),
-        *_conv_block(2 * width, 4 * width), nn.MaxPool2d(2),
+        *_conv_block(3, width),
+        nn.MaxPool2d(2),
+        *_conv_block(width, 2 * width),
+        nn.MaxPool2d(2),
+        *_conv_block(2 * width, 4 * width),
+        nn.MaxPool2d(2),
         *_conv_block(4 * width, 8 * width),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
     )
     return nn.Sequential(OrderedDict(body=body, head=nn.Linear(8 * width, num_classes)))
 
 
 def _train_cifar5_source(model: nn.Module, *, epochs: int, smoke: bool, seed: int) -> dict:
     return _train_supervised(
-        model, split=cifar5_source_split(),
+        model,
+        split=cifar5_source_split(),
         augment=functools.partial(random_flip_and_crop, padding=4),
-        epochs=epochs, smoke=smoke, seed=seed, learning_rate=3e-3, weight_decay=5e-4,
-        batch_size=128, device=torch_device())
+        epochs=epochs,
+        smoke=smoke,
+        seed=seed,
+        learning_rate=3e-3,
+        weight_decay=5e-4,
+        batch_size=128,
+        device=torch_device(),
+    )
 
 
 # --------------------------------------------------------------------------- SimCLR (notebook 12)
@@ -234,19 +284,30 @@ def _train_mnist1d_simclr(model: SimCLRModel, *, epochs: int, smoke: bool, seed:
     if smoke:
         inputs, labels = inputs[:512], labels[:512]
         val_inputs, val_labels = val_inputs[:256], val_labels[:256]
-    losses = pretrain_simclr(model, inputs, views=mnist1d_simclr_views, epochs=epochs,
-                             batch_size=128, learning_rate=2e-3, temperature=0.2, seed=seed,
-                             device="cpu", max_steps=2 if smoke else None)
+    losses = pretrain_simclr(
+        model,
+        inputs,
+        views=mnist1d_simclr_views,
+        epochs=epochs,
+        batch_size=128,
+        learning_rate=2e-3,
+        temperature=0.2,
+        seed=seed,
+        device="cpu",
+        max_steps=2 if smoke else None,
+    )
     features = encode(model, inputs)
     val_features = encode(model, val_inputs)
     metrics = {"final_loss": losses[-1]}
-    metrics.update(few_label_metrics(features, labels, val_features, val_labels,
-                                     per_class_values=(2,) if smoke else (10, 100), seed=seed))
+    metrics.update(
+        few_label_metrics(
+            features, labels, val_features, val_labels, per_class_values=(2,) if smoke else (10, 100), seed=seed
+        )
+    )
     return metrics
 
 
-def _train_cifar10_simclr(model: SimCLRModel, *, epochs: int, smoke: bool, seed: int,
-                          batch_size: int = 256) -> dict:
+def _train_cifar10_simclr(model: SimCLRModel, *, epochs: int, smoke: bool, seed: int, batch_size: int = 256) -> dict:
     split = cifar10_simclr_split()
     inputs, labels = split["x_train"], split["y_train"]
     val_inputs, val_labels = split["x_val"], split["y_val"]
@@ -263,20 +324,31 @@ def _train_cifar10_simclr(model: SimCLRModel, *, epochs: int, smoke: bool, seed:
         return batch.contiguous(memory_format=torch.channels_last) if device.type == "cpu" else batch
 
     resume_path = None if smoke else checkpoint_dir() / ".cifar10_simclr.resume.pt"
-    losses = pretrain_simclr(model, on_device, views=views, epochs=epochs,
-                             batch_size=64 if smoke else batch_size, learning_rate=2e-3,
-                             temperature=0.2, seed=seed, device=device,
-                             max_steps=2 if smoke else None, resume_path=resume_path,
-                             progress=not smoke)
+    losses = pretrain_simclr(
+        model,
+        on_device,
+        views=views,
+        epochs=epochs,
+        batch_size=64 if smoke else batch_size,
+        learning_rate=2e-3,
+        temperature=0.2,
+        seed=seed,
+        device=device,
+        max_steps=2 if smoke else None,
+        resume_path=resume_path,
+        progress=not smoke,
+    )
     features = encode(model, on_device, prepare=images_to_float, device=device)
     val_features = encode(model, val_inputs, prepare=images_to_float, device=device)
     model.to("cpu", memory_format=torch.contiguous_format)
     metrics = {"final_loss": losses[-1]}
-    metrics.update(few_label_metrics(features, labels, val_features, val_labels,
-                                     per_class_values=(2,) if smoke else (10, 100), seed=seed))
+    metrics.update(
+        few_label_metrics(
+            features, labels, val_features, val_labels, per_class_values=(2,) if smoke else (10, 100), seed=seed
+        )
+    )
     # linear evaluation with every label, the number the SimCLR paper reports
-    metrics["val_linear_probe_all"] = linear_probe_accuracy(features, labels, val_features,
-                                                            val_labels, seed=seed)
+    metrics["val_linear_probe_all"] = linear_probe_accuracy(features, labels, val_features, val_labels, seed=seed)
     return metrics
 
 
@@ -288,10 +360,10 @@ RECIPES: dict[str, Recipe] = {
         epochs={"fast": 10, "full": 10},
         tolerance={"val_accuracy": 0.02, "val_loss": 0.06},
         description="Transfer-learning source network (notebook 10): CNN with BatchNorm "
-                    "(widths 16-32-64-128, ~98k parameters) on CIFAR-10 classes 0-4, 2000 "
-                    "train / 400 validation images per class (labutils.pretrain."
-                    "cifar5_source_split), random flips and 4-pixel shifts, AdamW 3e-3, "
-                    "cosine schedule, batch 128.",
+        "(widths 16-32-64-128, ~98k parameters) on CIFAR-10 classes 0-4, 2000 "
+        "train / 400 validation images per class (labutils.data."
+        "cifar5_source_split), random flips and 4-pixel shifts, AdamW 3e-3, "
+        "cosine schedule, batch 128.",
     ),
     "mnist1d_teacher": Recipe(
         build=build_mnist1d_teacher,
@@ -299,41 +371,46 @@ RECIPES: dict[str, Recipe] = {
         epochs={"fast": 50, "full": 50},
         tolerance={"val_accuracy": 0.015, "val_loss": 0.05},
         description="Distillation teacher (notebook 11): 1-D CNN on MNIST-1D, 3200 train / "
-                    "800 validation signals (labutils.pretrain.mnist1d_split), random circular "
-                    "shifts of up to 4 samples, AdamW 3e-3, cosine schedule, batch 128.",
+        "800 validation signals (labutils.data.mnist1d_split), random circular "
+        "shifts of up to 4 samples, AdamW 3e-3, cosine schedule, batch 128.",
     ),
     "mnist1d_simclr": Recipe(
         build=build_mnist1d_simclr,
         train=_train_mnist1d_simclr,
         epochs={"fast": 60, "full": 60},
-        tolerance={"val_linear_probe_10": 0.04, "val_knn_10": 0.04,
-                   "val_linear_probe_100": 0.03, "val_knn_100": 0.03},
+        tolerance={"val_linear_probe_10": 0.04, "val_knn_10": 0.04, "val_linear_probe_100": 0.03, "val_knn_100": 0.03},
         description="SimCLR encoder (notebook 12): 1-D CNN with BatchNorm and global max "
-                    "pooling (labutils.simclr.build_mnist1d_simclr) pretrained without labels "
-                    "on the 3200 MNIST-1D training signals of mnist1d_split, views by "
-                    "mnist1d_simclr_views (crop-stretch, shift, ramp, gain, noise), NT-Xent at "
-                    "temperature 0.2, batch 128, AdamW 2e-3, cosine schedule. Metrics: linear "
-                    "probe and 5-NN on the 800 validation signals with 10 or 100 labels per class.",
+        "pooling (labutils.simclr.build_mnist1d_simclr) pretrained without labels "
+        "on the 3200 MNIST-1D training signals of mnist1d_split, views by "
+        "mnist1d_simclr_views (crop-stretch, shift, ramp, gain, noise), NT-Xent at "
+        "temperature 0.2, batch 128, AdamW 2e-3, cosine schedule. Metrics: linear "
+        "probe and 5-NN on the 800 validation signals with 10 or 100 labels per class.",
     ),
     "cifar10_simclr": Recipe(
         build=build_cifar10_simclr,
         train=_train_cifar10_simclr,
         epochs={"fast": 15, "full": 40},
-        tolerance={"val_linear_probe_10": 0.04, "val_knn_10": 0.04,
-                   "val_linear_probe_100": 0.03, "val_knn_100": 0.03,
-                   "val_linear_probe_all": 0.02},
+        tolerance={
+            "val_linear_probe_10": 0.04,
+            "val_knn_10": 0.04,
+            "val_linear_probe_100": 0.03,
+            "val_knn_100": 0.03,
+            "val_linear_probe_all": 0.02,
+        },
         description="SimCLR encoder (notebook 12): 6-convolution CNN with BatchNorm "
-                    "(labutils.simclr.build_cifar10_simclr) pretrained without labels on 45,000 "
-                    "CIFAR-10 training images (labutils.data.cifar10_simclr_split), views by "
-                    "cifar10_simclr_views (resized crop, flip, colour jitter, grayscale), NT-Xent "
-                    "at temperature 0.2, AdamW 2e-3, cosine schedule. fast profile (a CPU, about "
-                    "80 min on one thread): width 32, batch 256, 15 epochs, channels-last; full "
-                    "profile (a GPU, bfloat16 autocast): width 64, batch 512, 40 epochs. Resumes "
-                    "from data/checkpoints/.cifar10_simclr.resume.pt, written after each epoch. "
-                    "Metrics: linear probe and 5-NN on the 5000 held-out images with 10 or 100 "
-                    "labels per class, and the linear probe with all 45,000 labels.",
-        options={"fast": {"build": {"width": 32}, "train": {"batch_size": 256}},
-                 "full": {"build": {"width": 64}, "train": {"batch_size": 512}}},
+        "(labutils.simclr.build_cifar10_simclr) pretrained without labels on 45,000 "
+        "CIFAR-10 training images (labutils.data.cifar10_simclr_split), views by "
+        "cifar10_simclr_views (resized crop, flip, colour jitter, grayscale), NT-Xent "
+        "at temperature 0.2, AdamW 2e-3, cosine schedule. fast profile (a CPU, about "
+        "80 min on one thread): width 32, batch 256, 15 epochs, channels-last; full "
+        "profile (a GPU, bfloat16 autocast): width 64, batch 512, 40 epochs. Resumes "
+        "from data/checkpoints/.cifar10_simclr.resume.pt, written after each epoch. "
+        "Metrics: linear probe and 5-NN on the 5000 held-out images with 10 or 100 "
+        "labels per class, and the linear probe with all 45,000 labels.",
+        options={
+            "fast": {"build": {"width": 32}, "train": {"batch_size": 256}},
+            "full": {"build": {"width": 64}, "train": {"batch_size": 512}},
+        },
     ),
 }
 
@@ -370,9 +447,15 @@ def _recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def run_recipe(name: str, *, profile: str = "fast", epochs: int | None = None,
-               smoke: bool = False, command: str | None = None,
-               seed: int = PRETRAIN_SEED) -> dict:
+def run_recipe(
+    name: str,
+    *,
+    profile: str = "fast",
+    epochs: int | None = None,
+    smoke: bool = False,
+    command: str | None = None,
+    seed: int = PRETRAIN_SEED,
+) -> dict:
     """Build, train, evaluate and save checkpoint ``name``; return its manifest entry.
 
     Parameters
@@ -402,8 +485,7 @@ def run_recipe(name: str, *, profile: str = "fast", epochs: int | None = None,
     started = time.perf_counter()
     torch.manual_seed(seed)
     model = recipe.build(**recipe.build_options(profile))
-    metrics = recipe.train(model, epochs=epochs, smoke=smoke, seed=seed,
-                           **recipe.train_options(profile))
+    metrics = recipe.train(model, epochs=epochs, smoke=smoke, seed=seed, **recipe.train_options(profile))
     wall_time = time.perf_counter() - started
     extra = {
         "profile": profile,
@@ -417,20 +499,19 @@ def run_recipe(name: str, *, profile: str = "fast", epochs: int | None = None,
         "tolerance": recipe.tolerance,
         "description": recipe.description,
     }
-    return save_checkpoint(model, name, command=command, wall_time_s=wall_time,
-                           metrics=metrics, extra=extra)
+    return save_checkpoint(model, name, command=command, wall_time_s=wall_time, metrics=metrics, extra=extra)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m labutils.pretrain",
-                                     description="Train a model that a notebook starts from.")
+    parser = argparse.ArgumentParser(
+        prog="python -m labutils.pretrain", description="Train a model that a notebook starts from."
+    )
     parser.add_argument("name", nargs="?", help=f"one of {sorted(RECIPES)}")
     parser.add_argument("--profile", choices=("fast", "full"), default="fast")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--smoke", action="store_true",
-                        help="train a few steps into a temporary checkpoint folder")
+    parser.add_argument("--smoke", action="store_true", help="train a few steps into a temporary checkpoint folder")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     args = parser.parse_args(argv)
     if args.list or args.name is None:
@@ -443,10 +524,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["LABUTILS_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="labutils-smoke-")
     set_torch_threads()  # LABUTILS_TORCH_THREADS, when set, caps PyTorch's CPU threads
     command = shlex.join(["python", "-m", "labutils.pretrain", *argv])
-    entry = run_recipe(args.name, profile=args.profile, epochs=args.epochs, smoke=args.smoke,
-                       command=command)
-    print(f"saved {checkpoint_dir() / entry['file']} ({entry['bytes']} bytes) in "
-          f"{entry['wall_time_s']} s: {entry['metrics']}")
+    entry = run_recipe(args.name, profile=args.profile, epochs=args.epochs, smoke=args.smoke, command=command)
+    print(
+        f"saved {checkpoint_dir() / entry['file']} ({entry['bytes']} bytes) in "
+        f"{entry['wall_time_s']} s: {entry['metrics']}"
+    )
     return 0
 
 

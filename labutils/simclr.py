@@ -20,13 +20,14 @@ Pretraining and evaluation
     :func:`few_label_metrics` (both, with a few labels per class); the supervised baseline
     :func:`supervised_few_labels`.
 """
+
 from __future__ import annotations
 
 import copy
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -38,7 +39,9 @@ from .files import atomic_write
 
 __all__ = [
     "SimCLRModel",
+    "build_cifar10_classifier",
     "build_cifar10_simclr",
+    "cifar10_crop_flip_views",
     "build_mnist1d_simclr",
     "cifar10_simclr_views",
     "encode",
@@ -53,8 +56,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- loss
-def nt_xent_loss(projections_a: torch.Tensor, projections_b: torch.Tensor, *,
-                 temperature: float = 0.5) -> torch.Tensor:
+def nt_xent_loss(projections_a: torch.Tensor, projections_b: torch.Tensor, *, temperature: float = 0.5) -> torch.Tensor:
     """SimCLR's NT-Xent loss for a batch of positive pairs (vectorized).
 
     Row ``k`` of ``projections_a`` and row ``k`` of ``projections_b`` are two views of one
@@ -78,8 +80,9 @@ def nt_xent_loss(projections_a: torch.Tensor, projections_b: torch.Tensor, *,
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     if projections_a.shape != projections_b.shape or projections_a.ndim != 2:
-        raise ValueError(f"need two (n, dim) tensors of one shape, got {tuple(projections_a.shape)} "
-                         f"and {tuple(projections_b.shape)}")
+        raise ValueError(
+            f"need two (n, dim) tensors of one shape, got {tuple(projections_a.shape)} and {tuple(projections_b.shape)}"
+        )
     count = len(projections_a)
     unit = nn.functional.normalize(torch.cat([projections_a, projections_b]).float(), dim=1)
     logits = unit @ unit.T / temperature
@@ -111,13 +114,15 @@ class SimCLRModel(nn.Module):
 
 
 def _projection_head(feature_dim: int, hidden_dim: int, projection_dim: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(feature_dim, hidden_dim), nn.ReLU(),
-                         nn.Linear(hidden_dim, projection_dim))
+    return nn.Sequential(nn.Linear(feature_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, projection_dim))
 
 
 def _conv1d_block(inputs: int, outputs: int, *, kernel_size: int, stride: int = 1) -> list:
-    return [nn.Conv1d(inputs, outputs, kernel_size, stride=stride, padding=kernel_size // 2),
-            nn.BatchNorm1d(outputs), nn.ReLU()]
+    return [
+        nn.Conv1d(inputs, outputs, kernel_size, stride=stride, padding=kernel_size // 2),
+        nn.BatchNorm1d(outputs),
+        nn.ReLU(),
+    ]
 
 
 def build_mnist1d_simclr(*, width: int = 64, feature_dim: int = 128) -> SimCLRModel:
@@ -132,7 +137,8 @@ def build_mnist1d_simclr(*, width: int = 64, feature_dim: int = 128) -> SimCLRMo
         *_conv1d_block(width, width, kernel_size=3, stride=2),
         *_conv1d_block(width, width, kernel_size=3, stride=2),
         *_conv1d_block(width, feature_dim, kernel_size=3),
-        nn.AdaptiveMaxPool1d(1), nn.Flatten(),
+        nn.AdaptiveMaxPool1d(1),
+        nn.Flatten(),
     )
     return SimCLRModel(encoder, _projection_head(feature_dim, feature_dim, 64))
 
@@ -150,10 +156,16 @@ def build_cifar10_simclr(*, width: int = 64) -> SimCLRModel:
     """
     encoder = nn.Sequential(
         _Normalize(mean=CIFAR10_MEAN, std=CIFAR10_STD),
-        *_conv2d_block(3, width), *_conv2d_block(width, width), nn.MaxPool2d(2),
-        *_conv2d_block(width, width), *_conv2d_block(width, width), nn.MaxPool2d(2),
-        *_conv2d_block(width, width), *_conv2d_block(width, width),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        *_conv2d_block(3, width),
+        *_conv2d_block(width, width),
+        nn.MaxPool2d(2),
+        *_conv2d_block(width, width),
+        *_conv2d_block(width, width),
+        nn.MaxPool2d(2),
+        *_conv2d_block(width, width),
+        *_conv2d_block(width, width),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
     )
     return SimCLRModel(encoder, _projection_head(width, 4 * width, 64))
 
@@ -169,9 +181,16 @@ class _Normalize(nn.Module):
 
 
 # --------------------------------------------------------------------------- views
-def mnist1d_simclr_views(signals: torch.Tensor, *, generator: torch.Generator | None = None,
-                         max_shift: int = 20, min_scale: float = 0.6, shear: float = 0.5,
-                         amplitude: float = 0.2, noise: float = 0.1) -> torch.Tensor:
+def mnist1d_simclr_views(
+    signals: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    max_shift: int = 20,
+    min_scale: float = 0.6,
+    shear: float = 0.5,
+    amplitude: float = 0.2,
+    noise: float = 0.1,
+) -> torch.Tensor:
     """One random view of each MNIST-1D signal (the transformations that made the data).
 
     Crop-and-stretch, circular shift (``max_shift`` samples), a random linear ramp
@@ -197,8 +216,7 @@ def mnist1d_simclr_views(signals: torch.Tensor, *, generator: torch.Generator | 
     slopes = shear * (2 * torch.rand(count, 1, generator=generator) - 1)
     gains = 1 + amplitude * (2 * torch.rand(count, 1, generator=generator) - 1)
     noises = noise * torch.randn(count, length, generator=generator)
-    return ((signals + (slopes * ramp).to(signals.device)) * gains.to(signals.device)
-            + noises.to(signals.device))
+    return (signals + (slopes * ramp).to(signals.device)) * gains.to(signals.device) + noises.to(signals.device)
 
 
 def _grayscale(images: torch.Tensor) -> torch.Tensor:
@@ -206,10 +224,15 @@ def _grayscale(images: torch.Tensor) -> torch.Tensor:
     return (images * weights).sum(dim=1, keepdim=True)
 
 
-def cifar10_simclr_views(images: torch.Tensor, *, generator: torch.Generator | None = None,
-                         min_crop_area: float = 0.2, jitter_strength: float = 0.5,
-                         jitter_probability: float = 0.8, grayscale_probability: float = 0.2
-                         ) -> torch.Tensor:
+def cifar10_simclr_views(
+    images: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    min_crop_area: float = 0.2,
+    jitter_strength: float = 0.5,
+    jitter_probability: float = 0.8,
+    grayscale_probability: float = 0.2,
+) -> torch.Tensor:
     """One SimCLR view of each image, as batched tensor ops (no loop over images).
 
     Random resized crop (area ``min_crop_area``..1, aspect ratio 3/4..4/3, bilinear via
@@ -247,8 +270,7 @@ def cifar10_simclr_views(images: torch.Tensor, *, generator: torch.Generator | N
     theta[:, 1, 1] = crop_height
     theta[:, 1, 2] = center_y
     grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
-    views = nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="reflection",
-                                      align_corners=False)
+    views = nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
     strength = 0.8 * jitter_strength
     jitter = (uniform(0.0, 1.0) < jitter_probability).view(count, 1, 1, 1)
@@ -262,8 +284,7 @@ def cifar10_simclr_views(images: torch.Tensor, *, generator: torch.Generator | N
     gray = _grayscale(jittered)
     jittered = ((jittered - gray) * saturation + gray).clamp(0, 1)
     # hue: rotate the chroma plane of YIQ space by a random angle
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                          device=device)
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=device)
     cos, sin = torch.cos(hue), torch.sin(hue)
     rotation = torch.zeros(count, 3, 3, device=device)
     rotation[:, 0, 0] = 1
@@ -277,11 +298,40 @@ def cifar10_simclr_views(images: torch.Tensor, *, generator: torch.Generator | N
     return torch.where(to_gray, _grayscale(views).expand_as(views), views)
 
 
+def cifar10_crop_flip_views(images: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random resized crops (area 0.5..1) and flips only: the supervised baseline's augmentation.
+
+    :func:`cifar10_simclr_views` without colour jitter or grayscale; images (n, 3, h, w) in 0..1.
+    """
+    return cifar10_simclr_views(
+        images, generator=generator, min_crop_area=0.5, jitter_probability=0.0, grayscale_probability=0.0
+    )
+
+
+def build_cifar10_classifier(*, width: int = 64, num_classes: int = 10) -> nn.Module:
+    """The encoder of :func:`build_cifar10_simclr` with a linear head, for training from scratch.
+
+    Maps float images (batch, 3, 32, 32) in 0..1 to logits (batch, num_classes).
+    """
+    return nn.Sequential(build_cifar10_simclr(width=width).encoder, nn.Linear(width, num_classes))
+
+
 # --------------------------------------------------------------------------- pretraining
-def pretrain_simclr(model: SimCLRModel, inputs: torch.Tensor, *, views: Callable, epochs: int,
-                    batch_size: int, learning_rate: float, temperature: float, seed: int,
-                    device, max_steps: int | None = None, resume_path: str | Path | None = None,
-                    progress: bool = False) -> list:
+def pretrain_simclr(
+    model: SimCLRModel,
+    inputs: torch.Tensor,
+    *,
+    views: Callable,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    temperature: float,
+    seed: int,
+    device,
+    max_steps: int | None = None,
+    resume_path: str | Path | None = None,
+    progress: bool = False,
+) -> list:
     """SimCLR pretraining loop: two views per example, NT-Xent, AdamW and a cosine schedule.
 
     Each epoch shuffles ``inputs`` and drops the last incomplete batch. AdamW has weight
@@ -325,13 +375,22 @@ def pretrain_simclr(model: SimCLRModel, inputs: torch.Tensor, *, views: Callable
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     use_autocast = torch.device(device).type == "cuda"
     losses, step = [], 0
-    settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    temperature=temperature, seed=seed, max_steps=max_steps, examples=len(inputs))
+    settings = dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        temperature=temperature,
+        seed=seed,
+        max_steps=max_steps,
+        examples=len(inputs),
+    )
     if resume_path is not None and Path(resume_path).is_file():
         state = torch.load(resume_path, map_location="cpu", weights_only=False)
         if state["settings"] != settings:
-            raise ValueError(f"{resume_path} holds a run with other settings ({state['settings']}); "
-                             f"delete it to start afresh with {settings}")
+            raise ValueError(
+                f"{resume_path} holds a run with other settings ({state['settings']}); "
+                f"delete it to start afresh with {settings}"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -346,13 +405,12 @@ def pretrain_simclr(model: SimCLRModel, inputs: torch.Tensor, *, views: Callable
         order = torch.randperm(len(inputs), generator=generator)
         total = 0.0
         for batch in range(steps_per_epoch):
-            chosen = order[batch * batch_size:(batch + 1) * batch_size].to(inputs.device)
+            chosen = order[batch * batch_size : (batch + 1) * batch_size].to(inputs.device)
             examples = inputs[chosen].to(device, non_blocking=True)
             both = torch.cat([views(examples, generator=generator), views(examples, generator=generator)])
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_autocast):
                 projections = model(both)
-            loss = nt_xent_loss(projections[:len(chosen)], projections[len(chosen):],
-                                temperature=temperature)
+            loss = nt_xent_loss(projections[: len(chosen)], projections[len(chosen) :], temperature=temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -363,15 +421,24 @@ def pretrain_simclr(model: SimCLRModel, inputs: torch.Tensor, *, views: Callable
                 break
         losses.append(total / (batch + 1))
         if resume_path is not None:
-            state = {"settings": settings, "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                     "generator": generator.get_state(), "losses": losses, "step": step}
+            state = {
+                "settings": settings,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "generator": generator.get_state(),
+                "losses": losses,
+                "step": step,
+            }
             atomic_write(resume_path, lambda path, state=state: torch.save(state, path))
         if progress:
             per_epoch = (time.perf_counter() - started) / (epoch + 1 - first_epoch)
             left = per_epoch * (min(epochs, -(-total_steps // steps_per_epoch)) - epoch - 1)
-            print(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}, {per_epoch:.0f} s/epoch, "
-                  f"about {left / 60:.0f} min left", flush=True)
+            print(
+                f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}, {per_epoch:.0f} s/epoch, "
+                f"about {left / 60:.0f} min left",
+                flush=True,
+            )
     if resume_path is not None and Path(resume_path).is_file():
         os.remove(resume_path)
     model.eval()
@@ -380,8 +447,15 @@ def pretrain_simclr(model: SimCLRModel, inputs: torch.Tensor, *, views: Callable
 
 # --------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def encode(model: SimCLRModel, inputs: torch.Tensor, *, batch_size: int = 1024, device="cpu",
-           prepare: Callable | None = None, projections: bool = False) -> torch.Tensor:
+def encode(
+    model: SimCLRModel,
+    inputs: torch.Tensor,
+    *,
+    batch_size: int = 1024,
+    device="cpu",
+    prepare: Callable | None = None,
+    projections: bool = False,
+) -> torch.Tensor:
     """Features of a frozen SimCLR model (encoder output, or the head's with ``projections``).
 
     Parameters
@@ -404,7 +478,7 @@ def encode(model: SimCLRModel, inputs: torch.Tensor, *, batch_size: int = 1024, 
     model.to(device).eval()
     outputs = []
     for start in range(0, len(inputs), batch_size):
-        batch = inputs[start:start + batch_size].to(device)
+        batch = inputs[start : start + batch_size].to(device)
         batch = prepare(batch) if prepare is not None else batch
         features = model.encoder(batch)
         outputs.append((model.projection_head(features) if projections else features).float().cpu())
@@ -412,9 +486,16 @@ def encode(model: SimCLRModel, inputs: torch.Tensor, *, batch_size: int = 1024, 
     return torch.cat(outputs)
 
 
-def linear_probe_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
-                          eval_features: torch.Tensor, eval_labels: torch.Tensor, *,
-                          steps: int = 300, weight_decay: float = 1e-3, seed: int = 0) -> float:
+def linear_probe_accuracy(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    eval_features: torch.Tensor,
+    eval_labels: torch.Tensor,
+    *,
+    steps: int = 300,
+    weight_decay: float = 1e-3,
+    seed: int = 0,
+) -> float:
     """Accuracy of a logistic-regression probe on frozen features.
 
     Features are standardized with the training features' statistics; the probe is trained
@@ -458,9 +539,14 @@ def linear_probe_accuracy(train_features: torch.Tensor, train_labels: torch.Tens
 
 
 @torch.no_grad()
-def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
-                 eval_features: torch.Tensor, eval_labels: torch.Tensor, *,
-                 neighbours: int = 5) -> float:
+def knn_accuracy(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    eval_features: torch.Tensor,
+    eval_labels: torch.Tensor,
+    *,
+    neighbours: int = 5,
+) -> float:
     """Accuracy of a k-nearest-neighbour vote under cosine similarity.
 
     Parameters
@@ -484,17 +570,22 @@ def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
     """
     if neighbours < 1 or neighbours > len(train_features):
         raise ValueError(f"neighbours must be in [1, {len(train_features)}], got {neighbours}")
-    similarity = (nn.functional.normalize(eval_features, dim=1)
-                  @ nn.functional.normalize(train_features, dim=1).T)
+    similarity = nn.functional.normalize(eval_features, dim=1) @ nn.functional.normalize(train_features, dim=1).T
     nearest = similarity.topk(neighbours, dim=1).indices
     classes = int(max(train_labels.max(), eval_labels.max())) + 1
     votes = nn.functional.one_hot(train_labels[nearest], classes).sum(dim=1)
     return float((votes.argmax(dim=1) == eval_labels).float().mean())
 
 
-def few_label_metrics(train_features: torch.Tensor, train_labels: torch.Tensor,
-                      eval_features: torch.Tensor, eval_labels: torch.Tensor, *,
-                      per_class_values, seed: int) -> dict:
+def few_label_metrics(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    eval_features: torch.Tensor,
+    eval_labels: torch.Tensor,
+    *,
+    per_class_values,
+    seed: int,
+) -> dict:
     """Linear-probe and kNN accuracy with ``per_class`` labelled training examples per class.
 
     For each ``per_class``, :func:`labutils.data.stratified_subset` picks that many training
@@ -525,15 +616,29 @@ def few_label_metrics(train_features: torch.Tensor, train_labels: torch.Tensor,
     return metrics
 
 
-def supervised_few_labels(model: nn.Module, train_inputs: torch.Tensor, train_labels: torch.Tensor,
-                          val_inputs: torch.Tensor, val_labels: torch.Tensor, *, views: Callable,
-                          steps: int = 300, learning_rate: float = 2e-3, evaluate_every: int = 50,
-                          seed: int = 0, device="cpu", prepare: Callable | None = None) -> float:
+def supervised_few_labels(
+    model: nn.Module,
+    train_inputs: torch.Tensor,
+    train_labels: torch.Tensor,
+    val_inputs: torch.Tensor,
+    val_labels: torch.Tensor,
+    *,
+    views: Callable,
+    steps: int = 300,
+    learning_rate: float = 2e-3,
+    evaluate_every: int = 50,
+    seed: int = 0,
+    device="cpu",
+    prepare: Callable | None = None,
+    history: list | None = None,
+    batch_size: int | None = None,
+) -> float:
     """Train ``model`` (inputs -> logits) from scratch on a few labelled examples; the baseline.
 
-    Full-batch AdamW (weight decay 1e-4) on ``views(inputs)``, a fresh augmentation each
-    step. The validation accuracy is measured every ``evaluate_every`` steps and the best
-    state is kept (selection on validation data flatters the baseline, never SimCLR).
+    AdamW (weight decay 1e-4) on ``views(inputs)``, full-batch unless ``batch_size`` is
+    given, a fresh augmentation each step. The validation accuracy is measured every
+    ``evaluate_every`` steps and the best state is kept (selection on validation data
+    flatters the baseline, never SimCLR).
 
     Parameters
     ----------
@@ -553,6 +658,12 @@ def supervised_few_labels(model: nn.Module, train_inputs: torch.Tensor, train_la
     device : torch.device or str, default "cpu"
     prepare : callable, optional
         Maps raw inputs (on ``device``) to model inputs, e.g. :func:`labutils.augment.images_to_float`.
+    history : list, optional
+        If given, one dict per evaluation is appended to it: ``step``, ``train_loss`` (of that
+        step's augmented batch) and ``val_accuracy``, to show whether training converged.
+    batch_size : int, optional
+        Train on a random batch of this many examples each step (drawn from the same
+        generator) instead of the full batch.
 
     Returns
     -------
@@ -574,17 +685,30 @@ def supervised_few_labels(model: nn.Module, train_inputs: torch.Tensor, train_la
     best_accuracy, best_state = -1.0, None
     for step in range(1, steps + 1):
         model.train()
-        loss = nn.functional.cross_entropy(model(views(inputs, generator=generator)), labels)
+        if batch_size is None or batch_size >= len(inputs):
+            batch_inputs, batch_labels = inputs, labels
+        else:
+            chosen = torch.randperm(len(inputs), generator=generator)[:batch_size].to(inputs.device)
+            batch_inputs, batch_labels = inputs[chosen], labels[chosen]
+        loss = nn.functional.cross_entropy(model(views(batch_inputs, generator=generator)), batch_labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if step % evaluate_every == 0 or step == steps:
             model.eval()
             with torch.no_grad():
-                correct = sum(int((model(prepare(val_inputs[start:start + 1000].to(device))).argmax(dim=1)
-                                   == val_labels[start:start + 1000].to(device)).sum())
-                              for start in range(0, len(val_inputs), 1000))
+                correct = sum(
+                    int(
+                        (
+                            model(prepare(val_inputs[start : start + 1000].to(device))).argmax(dim=1)
+                            == val_labels[start : start + 1000].to(device)
+                        ).sum()
+                    )
+                    for start in range(0, len(val_inputs), 1000)
+                )
             accuracy = correct / len(val_inputs)
+            if history is not None:
+                history.append({"step": step, "train_loss": loss.item(), "val_accuracy": accuracy})
             if accuracy > best_accuracy:
                 best_accuracy, best_state = accuracy, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)

@@ -10,6 +10,7 @@ Usage::
 
     python -m labutils.student [--source notebooks] [--output student]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -17,11 +17,12 @@ Data stays in tensors (no worker processes), so it works the same in notebooks, 
 Windows and under the test suite. ``train_data`` is a pair ``(inputs, targets)`` of arrays
 or tensors, or any iterable of ``(inputs, targets)`` batches such as a ``DataLoader``.
 """
+
 from __future__ import annotations
 
 import copy
 import time
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -91,13 +92,11 @@ def _batches(data, *, batch_size: int, shuffle: bool, generator: torch.Generator
     if isinstance(data, (tuple, list)) and len(data) == 2 and not isinstance(data[0], (tuple, list)):
         inputs, targets = _as_tensor(data[0]), _as_tensor(data[1])
         if len(inputs) != len(targets):
-            raise ValueError(
-                f"inputs and targets differ in length: {len(inputs)} vs {len(targets)}"
-            )
+            raise ValueError(f"inputs and targets differ in length: {len(inputs)} vs {len(targets)}")
         count = len(inputs)
         order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
         for start in range(0, count, batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             yield inputs[index], targets[index]
     else:
         yield from data
@@ -132,10 +131,29 @@ class Callback:
 
 # Metric names whose direction ``mode="auto"`` knows (after removing a ``val_`` prefix).
 # Keras asks the metric object itself and raises when it cannot tell; so does this table.
-MAXIMIZED_METRICS = ("accuracy", "acc", "auc", "precision", "recall", "f1", "f1_score", "r2",
-                     "r2_score", "balanced_accuracy", "top_k_accuracy")
-MINIMIZED_METRICS = ("mae", "mse", "rmse", "error", "mean_absolute_error",
-                     "mean_squared_error", "root_mean_squared_error", "perplexity")
+MAXIMIZED_METRICS = (
+    "accuracy",
+    "acc",
+    "auc",
+    "precision",
+    "recall",
+    "f1",
+    "f1_score",
+    "r2",
+    "r2_score",
+    "balanced_accuracy",
+    "top_k_accuracy",
+)
+MINIMIZED_METRICS = (
+    "mae",
+    "mse",
+    "rmse",
+    "error",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "root_mean_squared_error",
+    "perplexity",
+)
 
 
 def _auto_mode(monitor: str) -> str:
@@ -189,8 +207,15 @@ class EarlyStopping(Callback):
         0-based epoch at which training stopped, None if it ran to the end.
     """
 
-    def __init__(self, *, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
-                 mode: str = "auto", restore_best_weights: bool = True):
+    def __init__(
+        self,
+        *,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best_weights: bool = True,
+    ):
         if patience < 0:
             raise ValueError(f"patience must be >= 0, got {patience}")
         if min_delta < 0:
@@ -340,8 +365,7 @@ def fit(
         model.train()
         totals = {"loss": 0.0, **{name: 0.0 for name in metric_functions}}
         seen = 0
-        for inputs, targets in _batches(train_data, batch_size=batch_size, shuffle=True,
-                                        generator=generator):
+        for inputs, targets in _batches(train_data, batch_size=batch_size, shuffle=True, generator=generator):
             inputs, targets = inputs.to(device), targets.to(device)
             if transform is not None:
                 inputs = transform(inputs)
@@ -349,9 +373,7 @@ def fit(
             outputs = model(inputs)
             loss = loss_fn(outputs, targets)
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {epoch}; lower the learning rate"
-                )
+                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
             loss.backward()
             optimizer.step()
             count = len(targets)
@@ -362,8 +384,14 @@ def fit(
                     totals[name] += function(outputs, targets) * count
         logs = {name: total / max(seen, 1) for name, total in totals.items()}
         if val_data is not None:
-            scores = evaluate(model, val_data, loss_fn=loss_fn, metrics=metric_functions,
-                              batch_size=max(batch_size, 256), device=device)
+            scores = evaluate(
+                model,
+                val_data,
+                loss_fn=loss_fn,
+                metrics=metric_functions,
+                batch_size=max(batch_size, 256),
+                device=device,
+            )
             logs.update({f"val_{name}": value for name, value in scores.items()})
         logs["lr"] = optimizer.param_groups[0]["lr"]
         logs["time"] = time.perf_counter() - started
@@ -371,8 +399,7 @@ def fit(
             history.setdefault(name, []).append(value)
         for callback in callbacks:
             callback.on_epoch_end(epoch, logs)
-        bar.set_postfix({key: f"{value:.3g}" for key, value in logs.items()
-                         if key not in ("lr", "time")})
+        bar.set_postfix({key: f"{value:.3g}" for key, value in logs.items() if key not in ("lr", "time")})
         if trainer.stop_training:
             break
     bar.close()
@@ -426,8 +453,9 @@ def evaluate(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, inputs, *, batch_size: int = 256,
-            device: torch.device | str | None = None) -> torch.Tensor:
+def predict(
+    model: nn.Module, inputs, *, batch_size: int = 256, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Return the model's outputs for ``inputs`` (shape (n, ...)) on the CPU, in eval mode."""
     from .config import torch_device
 
@@ -435,8 +463,9 @@ def predict(model: nn.Module, inputs, *, batch_size: int = 256,
     inputs = _as_tensor(inputs)
     was_training = model.training
     model.eval()
-    outputs = [model(inputs[start:start + batch_size].to(device)).cpu()
-               for start in range(0, len(inputs), batch_size)]
+    outputs = [
+        model(inputs[start : start + batch_size].to(device)).cpu() for start in range(0, len(inputs), batch_size)
+    ]
     model.train(was_training)
     return torch.cat(outputs)
 

@@ -1,4 +1,5 @@
 """Shared fixtures: every test gets its own empty data cache and no mirror or offline flag."""
+
 from __future__ import annotations
 
 import http.server

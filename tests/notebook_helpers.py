@@ -1,4 +1,5 @@
 """Helpers shared by the notebook tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,4 +29,4 @@ def heading_index(notebook, heading: str) -> int | None:
 def exercise_cells(notebook) -> list:
     start = heading_index(notebook, "## Exercises")
     end = heading_index(notebook, "## References")
-    return notebook.cells[start + 1:end] if start is not None and end is not None else []
+    return notebook.cells[start + 1 : end] if start is not None and end is not None else []

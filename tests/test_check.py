@@ -1,4 +1,5 @@
 """Exercise checks: kind, precise messages."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,13 +14,16 @@ def test_check_array_accepts_right_answers(capsys):
     assert "✓ z is correct" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("answer, pattern", [
-    (None, "still None: write your solution"),
-    (np.zeros((2, 3)), r"shape \(2, 3\) but the expected answer has shape \(3, 2\)"),
-    (np.full((3, 2), np.nan), "contains NaN"),
-    (np.ones((3, 2)) * [1, 2], r"differs .* in 3 of 6 entries.*index \(0, 1\)"),
-    (np.array([["a", "b"]] * 3), "expected numbers"),
-])
+@pytest.mark.parametrize(
+    "answer, pattern",
+    [
+        (None, "still None: write your solution"),
+        (np.zeros((2, 3)), r"shape \(2, 3\) but the expected answer has shape \(3, 2\)"),
+        (np.full((3, 2), np.nan), "contains NaN"),
+        (np.ones((3, 2)) * [1, 2], r"differs .* in 3 of 6 entries.*index \(0, 1\)"),
+        (np.array([["a", "b"]] * 3), "expected numbers"),
+    ],
+)
 def test_check_array_explains_what_differs(answer, pattern):
     with pytest.raises(CheckFailed, match=pattern):
         check_array(answer, np.ones((3, 2)), name="answer")

@@ -1,4 +1,5 @@
 """Checkpoints: saved with a manifest entry, verified on load."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ from labutils.data import DataError
 def test_save_and_load_verifies_checksum(tmp_path):
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
-    entry = checkpoints.save_checkpoint(model, "tiny", command="python -m labutils.pretrain tiny",
-                                        wall_time_s=1.23, metrics={"val_accuracy": 0.5})
+    entry = checkpoints.save_checkpoint(
+        model, "tiny", command="python -m labutils.pretrain tiny", wall_time_s=1.23, metrics={"val_accuracy": 0.5}
+    )
     assert entry["file"] == "tiny.pt" and len(entry["sha256"]) == 64
     assert checkpoints.checkpoint_exists("tiny")
     stored = json.loads((checkpoints.checkpoint_dir() / "manifest.json").read_text())

@@ -1,4 +1,5 @@
 """Profiles, per-profile settings, seeding and devices."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,12 +32,11 @@ def test_unknown_profile_is_a_clear_error(monkeypatch):
 
 
 def test_settings_picks_the_active_profile():
-    cfg = config.settings(fast=dict(epochs=2, width=8), full=dict(epochs=20, width=64),
-                          active_profile="full")
+    cfg = config.settings(fast=dict(epochs=2, width=8), full=dict(epochs=20, width=64), active_profile="full")
     assert cfg.epochs == 20 and cfg["width"] == 64 and cfg.profile == "full"
     assert "epochs=20" in repr(cfg)
     with pytest.raises(AttributeError, match="no setting named 'depth'"):
-        cfg.depth
+        _ = cfg.depth
 
 
 def test_settings_rejects_mismatched_keys_and_bad_input():
@@ -87,8 +87,14 @@ def test_seed_everything_makes_keras_runs_identical():
     keras = pytest.importorskip("keras")
 
     def run():
-        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"),
-                                  keras.layers.Dropout(0.3), keras.layers.Dense(1)])
+        model = keras.Sequential(
+            [
+                keras.Input((5,)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dropout(0.3),
+                keras.layers.Dense(1),
+            ]
+        )
         model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
         inputs = np.random.normal(size=(64, 5)).astype("float32")
         targets = np.random.normal(size=(64, 1)).astype("float32")

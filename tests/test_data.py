@@ -1,4 +1,5 @@
 """The data layer: registry, cache, mirror, verified downloads and loaders."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,13 @@ def make_cifar_python_tarball(path: Path, *, per_batch: int = 4, seed: int = 0) 
 
 def use_remote(monkeypatch, name: str, remote: RemoteFile, mirror_alternatives=()):
     info = data.DATASETS[name]
-    replaced = data.DatasetInfo(name=info.name, description=info.description, source=info.source,
-                                canonical=(remote,), mirror_alternatives=tuple(mirror_alternatives))
+    replaced = data.DatasetInfo(
+        name=info.name,
+        description=info.description,
+        source=info.source,
+        canonical=(remote,),
+        mirror_alternatives=tuple(mirror_alternatives),
+    )
     monkeypatch.setitem(data.DATASETS, name, replaced)
 
 
@@ -67,8 +73,9 @@ def test_mirror_that_does_not_exist_is_a_clear_error(monkeypatch, tmp_path):
 def test_download_from_local_server_and_decode(local_server, monkeypatch, isolated_data):
     root, url, _ = local_server
     expected = make_cifar_python_tarball(root / "cifar-10-python.tar.gz")
-    remote = RemoteFile("cifar-10-python.tar.gz", f"{url}/cifar-10-python.tar.gz",
-                        sha256(root / "cifar-10-python.tar.gz"))
+    remote = RemoteFile(
+        "cifar-10-python.tar.gz", f"{url}/cifar-10-python.tar.gz", sha256(root / "cifar-10-python.tar.gz")
+    )
     use_remote(monkeypatch, "cifar10", remote)
     train = data.load_cifar10("train", progress=False)
     test = data.load_cifar10("test", progress=False)
@@ -173,8 +180,11 @@ def test_sentiment_from_canonical_zip(shared_mirror, local_server, monkeypatch, 
         for filename, _ in data.SENTIMENT_FILES.values():
             source = shared_mirror / "sentiment-labelled-sentences" / filename
             bundle.write(source, f"sentiment labelled sentences/{filename}")
-    use_remote(monkeypatch, "sentiment",
-               RemoteFile("sentiment-labelled-sentences.zip", f"{url}/sentiment.zip", sha256(archive)))
+    use_remote(
+        monkeypatch,
+        "sentiment",
+        RemoteFile("sentiment-labelled-sentences.zip", f"{url}/sentiment.zip", sha256(archive)),
+    )
     sentiment = data.load_sentiment(progress=False)
     assert len(sentiment["sentences"]) == 3000
 
@@ -206,8 +216,9 @@ def test_stratified_subset_is_stratified_and_reproducible():
 def test_class_subset_relabels_in_the_given_order(local_server, monkeypatch):
     root, url, _ = local_server
     expected = make_cifar_python_tarball(root / "c.tar.gz", per_batch=40)
-    use_remote(monkeypatch, "cifar10",
-               RemoteFile("cifar-10-python.tar.gz", f"{url}/c.tar.gz", sha256(root / "c.tar.gz")))
+    use_remote(
+        monkeypatch, "cifar10", RemoteFile("cifar-10-python.tar.gz", f"{url}/c.tar.gz", sha256(root / "c.tar.gz"))
+    )
     subset = data.load_cifar10("train", classes=[7, 2], progress=False)
     original = expected["train_labels"]
     assert len(subset) == int(np.isin(original, [7, 2]).sum())
@@ -271,12 +282,14 @@ def test_digits_and_mnist1d_work_offline(monkeypatch):
 
 
 # --------------------------------------------------------------------------- make data
-def test_prepare_all_fetches_and_decodes_everything(shared_mirror, local_server, monkeypatch,
-                                                    isolated_data, capsys):
+def test_prepare_all_fetches_and_decodes_everything(shared_mirror, local_server, monkeypatch, isolated_data, capsys):
     root, url, _ = local_server
     make_cifar_python_tarball(root / "cifar-10-python.tar.gz")
-    use_remote(monkeypatch, "cifar10", RemoteFile(
-        "cifar-10-python.tar.gz", f"{url}/cifar-10-python.tar.gz", sha256(root / "cifar-10-python.tar.gz")))
+    use_remote(
+        monkeypatch,
+        "cifar10",
+        RemoteFile("cifar-10-python.tar.gz", f"{url}/cifar-10-python.tar.gz", sha256(root / "cifar-10-python.tar.gz")),
+    )
     monkeypatch.setenv("LABUTILS_DATA_MIRROR", str(shared_mirror))  # for the sentences
     monkeypatch.setattr(data, "load_mnist1d", lambda: {"y": np.zeros(4), "y_test": np.zeros(1)})
     data.prepare_all(progress=False)

@@ -1,4 +1,5 @@
 """pyproject.toml and environment.yml must describe the same environment."""
+
 from __future__ import annotations
 
 import re

@@ -1,13 +1,14 @@
 """Every notebook follows the course skeleton (see notebooks/AUTHORING.md)."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
+from notebook_helpers import NOTEBOOKS, exercise_cells, heading_index, read, tags
 
 from labutils.catalog import load_catalog
 from labutils.student import BEGIN, END
-from notebook_helpers import NOTEBOOKS, exercise_cells, heading_index, read, tags
 
 IDS = [path.name[:2] for path in NOTEBOOKS]
 
@@ -27,7 +28,8 @@ def test_header(path):
     assert header.cell_type == "markdown"
     first_line = header.source.splitlines()[0]
     assert first_line == f"# {path.name[:2]} · {catalog[path.name]['title']}", (
-        f"the first line should be '# {path.name[:2]} · <title from catalog.toml>', got {first_line!r}")
+        f"the first line should be '# {path.name[:2]} · <title from catalog.toml>', got {first_line!r}"
+    )
     for part in ("**Objectives.**", "**Runtime.**", "**Prerequisites.**"):
         assert part in header.source, f"header misses {part}"
     runtime = header.source.split("**Runtime.**", 1)[1].split("\n\n", 1)[0]
@@ -44,30 +46,34 @@ def test_setup_cell(path):
     if re.search(r"^\s*(import|from)\s+(keras|tensorflow)\b", source, re.M):
         first_tf = re.search(r"^\s*(import|from)\s+(keras|tensorflow)\b", source, re.M).start()
         first_torch = re.search(r"^\s*(import|from)\s+(labutils|torch)\b", source, re.M)
-        assert first_torch and first_torch.start() < first_tf, \
+        assert first_torch and first_torch.start() < first_tf, (
             "import labutils or torch before keras/tensorflow (see labutils/__init__.py)"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_closing_sections_in_order(path):
     notebook = read(path)
-    positions = [heading_index(notebook, heading)
-                 for heading in ("## Summary", "## Exercises", "## References")]
+    positions = [heading_index(notebook, heading) for heading in ("## Summary", "## Exercises", "## References")]
     assert None not in positions, f"missing one of Summary/Exercises/References: {positions}"
     assert positions == sorted(positions), "order must be Summary, Exercises, References"
     assert positions[2] == len(notebook.cells) - 1 or all(
-        cell.cell_type == "markdown" for cell in notebook.cells[positions[2]:]), \
-        "References comes last"
-    sections = [cell for cell in notebook.cells[2:positions[0]]
-                if cell.cell_type == "markdown" and cell.source.startswith("## ")]
+        cell.cell_type == "markdown" for cell in notebook.cells[positions[2] :]
+    ), "References comes last"
+    sections = [
+        cell
+        for cell in notebook.cells[2 : positions[0]]
+        if cell.cell_type == "markdown" and cell.source.startswith("## ")
+    ]
     assert len(sections) >= 2, "the notebook needs sections between setup and summary"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_exercises_have_hidden_solutions_and_checks(path):
     cells = exercise_cells(read(path))
-    titles = [i for i, cell in enumerate(cells)
-              if cell.cell_type == "markdown" and cell.source.startswith("### Exercise")]
+    titles = [
+        i for i, cell in enumerate(cells) if cell.cell_type == "markdown" and cell.source.startswith("### Exercise")
+    ]
     assert 2 <= len(titles) <= 4, f"expected 2 to 4 exercises, found {len(titles)}"
     for start, end in zip(titles, titles[1:] + [len(cells)]):
         block = cells[start:end]
@@ -78,10 +84,12 @@ def test_exercises_have_hidden_solutions_and_checks(path):
         assert checks, f"{name}: no check cell (tag 'check')"
         for cell in solutions:
             assert BEGIN in cell.source and END in cell.source, f"{name}: solution markers missing"
-            assert cell.metadata.get("jupyter", {}).get("source_hidden"), \
+            assert cell.metadata.get("jupyter", {}).get("source_hidden"), (
                 f"{name}: solution cells are collapsed (jupyter.source_hidden)"
-        assert any(re.search(r"\bcheck_(array|scalar|true)\(", cell.source) for cell in checks), \
+            )
+        assert any(re.search(r"\bcheck_(array|scalar|true)\(", cell.source) for cell in checks), (
             f"{name}: the check cell calls labutils.check"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -89,9 +97,8 @@ def test_claims_are_asserted_and_no_star_imports(path):
     notebook = read(path)
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     assert not any(re.search(r"^\s*from\s+\S+\s+import\s+\*", source, re.M) for source in code)
-    lessons = notebook.cells[2:heading_index(notebook, "## Summary")]
-    asserts = sum(len(re.findall(r"^\s*assert\b", cell.source, re.M))
-                  for cell in lessons if cell.cell_type == "code")
+    lessons = notebook.cells[2 : heading_index(notebook, "## Summary")]
+    asserts = sum(len(re.findall(r"^\s*assert\b", cell.source, re.M)) for cell in lessons if cell.cell_type == "code")
     assert asserts >= 3, f"only {asserts} asserts: every lesson's claim must be asserted"
 
 
@@ -100,9 +107,15 @@ def test_outputs_come_from_one_fresh_run(path):
     notebook = read(path)
     counts = [cell.execution_count for cell in notebook.cells if cell.cell_type == "code"]
     assert None not in counts, "some code cells were not executed: run `make execute`"
-    assert counts == list(range(1, len(counts) + 1)), \
+    assert counts == list(range(1, len(counts) + 1)), (
         "execution counts are not 1..n: re-execute the notebook top to bottom (`make execute`)"
-    errors = [output for cell in notebook.cells if cell.cell_type == "code"
-              for output in cell.outputs if output.output_type == "error"]
+    )
+    errors = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "error"
+    ]
     assert not errors, "the committed notebook holds an error output"
     assert path.stat().st_size < 2_500_000, f"{path.name} is {path.stat().st_size / 1e6:.1f} MB"

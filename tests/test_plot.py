@@ -1,4 +1,5 @@
 """Plots draw without errors and validate their input."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -10,8 +11,13 @@ from labutils import plot
 
 
 def test_plot_history_from_dict_and_keras_like_object():
-    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8],
-               "val_accuracy": [0.4, 0.7], "lr": [0.1, 0.1]}
+    history = {
+        "loss": [1.0, 0.5],
+        "val_loss": [1.1, 0.7],
+        "accuracy": [0.5, 0.8],
+        "val_accuracy": [0.4, 0.7],
+        "lr": [0.1, 0.1],
+    }
     axes = plot.plot_history(history, title="run")
     assert [axis.get_ylabel() for axis in axes] == ["loss", "accuracy"]
 
@@ -55,8 +61,7 @@ def test_show_images_symmetric_puts_zero_in_the_middle():
     drawn = figure.axes[0].images[0]
     assert drawn.get_clim() == pytest.approx((-2.0, 2.0), rel=1e-6)
     assert drawn.get_cmap().name == "RdBu_r"
-    rgb = plot.show_images(np.stack([np.full((2, 2, 3), -1.0), np.full((2, 2, 3), 0.5)]),
-                           symmetric=True)
+    rgb = plot.show_images(np.stack([np.full((2, 2, 3), -1.0), np.full((2, 2, 3), 0.5)]), symmetric=True)
     np.testing.assert_allclose(rgb.axes[0].images[0].get_array()[0, 0], 0.0, atol=1e-9)
     np.testing.assert_allclose(rgb.axes[1].images[0].get_array()[0, 0], 1.0, atol=1e-9)
     plt.close("all")

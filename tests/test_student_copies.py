@@ -1,26 +1,29 @@
 """Student copies: valid notebooks, no solution code, and unsolved checks fail kindly."""
+
 from __future__ import annotations
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from notebook_helpers import NOTEBOOK_DIR, NOTEBOOKS, exercise_cells, read, tags
 
 from labutils.student import BEGIN, END, strip_solution, student_notebook, write_student_copies
-from notebook_helpers import NOTEBOOK_DIR, NOTEBOOKS, exercise_cells, read, tags
 
 IDS = [path.name[:2] for path in NOTEBOOKS]
 
 
 def test_strip_solution_keeps_stubs_and_context():
-    source = "\n".join([
-        "# compute the z-scores",
-        BEGIN,
-        "# stub: z = None",
-        "z = (x - x.mean()) / x.std()",
-        END,
-        "print(z)",
-    ])
+    source = "\n".join(
+        [
+            "# compute the z-scores",
+            BEGIN,
+            "# stub: z = None",
+            "z = (x - x.mean()) / x.std()",
+            END,
+            "print(z)",
+        ]
+    )
     stripped = strip_solution(source)
     assert "z = None" in stripped and "x.mean()" not in stripped
     assert stripped.startswith("# compute the z-scores") and stripped.endswith("print(z)")
@@ -74,8 +77,9 @@ def test_first_check_fails_kindly_when_unsolved(path):
             if "check" in tags(cell):
                 break
     trimmed = nbformat.v4.new_notebook(cells=cells, metadata=copy.metadata)
-    client = NotebookClient(trimmed, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client = NotebookClient(
+        trimmed, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
     with pytest.raises(CellExecutionError) as error:
         client.execute()
     assert error.value.ename == "CheckFailed", f"expected CheckFailed, got {error.value.ename}: {error.value.evalue}"

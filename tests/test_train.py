@@ -1,4 +1,5 @@
 """The PyTorch training loop, its callbacks and state saving."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,9 +25,17 @@ def small_model(seed: int = 0) -> nn.Module:
 
 def test_fit_returns_keras_like_history_and_learns():
     model = small_model()
-    history = train.fit(model, blobs(), blobs(seed=1), epochs=5, batch_size=32,
-                        optimizer=torch.optim.Adam(model.parameters(), lr=0.05),
-                        device="cpu", seed=0, progress=False)
+    history = train.fit(
+        model,
+        blobs(),
+        blobs(seed=1),
+        epochs=5,
+        batch_size=32,
+        optimizer=torch.optim.Adam(model.parameters(), lr=0.05),
+        device="cpu",
+        seed=0,
+        progress=False,
+    )
     assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "time"}
     assert all(len(values) == 5 for values in history.values())
     assert history["loss"][-1] < history["loss"][0]
@@ -39,8 +48,16 @@ def test_fit_is_reproducible_with_a_seed():
     for _ in range(2):
         model = small_model(seed=3)
         torch.manual_seed(0)  # dropout masks
-        history = train.fit(model, blobs(), epochs=3, batch_size=16, device="cpu", seed=7,
-                            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+        history = train.fit(
+            model,
+            blobs(),
+            epochs=3,
+            batch_size=16,
+            device="cpu",
+            seed=7,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            progress=False,
+        )
         results.append(history["loss"])
     assert results[0] == results[1]
 
@@ -54,13 +71,27 @@ def test_fit_accepts_numpy_and_dataloader_and_transform():
         return batch
 
     model = small_model()
-    train.fit(model, (inputs.numpy(), labels.numpy()), epochs=1, batch_size=50, device="cpu",
-              optimizer=torch.optim.SGD(model.parameters(), lr=0.1), transform=transform,
-              progress=False)
+    train.fit(
+        model,
+        (inputs.numpy(), labels.numpy()),
+        epochs=1,
+        batch_size=50,
+        device="cpu",
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        transform=transform,
+        progress=False,
+    )
     assert seen == [50, 50, 50, 50]
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(inputs, labels), batch_size=64)
-    history = train.fit(model, loader, loader, epochs=1, device="cpu",
-                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+    history = train.fit(
+        model,
+        loader,
+        loader,
+        epochs=1,
+        device="cpu",
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        progress=False,
+    )
     assert "val_loss" in history
 
 
@@ -80,8 +111,15 @@ def test_fit_stops_on_non_finite_loss():
     model = small_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e6)
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
-        train.fit(model, blobs(), epochs=20, optimizer=optimizer, device="cpu", progress=False,
-                  loss_fn=lambda outputs, targets: outputs.pow(2).sum() * 1e30)
+        train.fit(
+            model,
+            blobs(),
+            epochs=20,
+            optimizer=optimizer,
+            device="cpu",
+            progress=False,
+            loss_fn=lambda outputs, targets: outputs.pow(2).sum() * 1e30,
+        )
 
 
 class _ReplayModel(nn.Module):
@@ -148,8 +186,16 @@ def test_early_stopping_matches_keras_on_the_same_history():
 def test_early_stopping_within_fit_restores_best_weights():
     model = small_model()
     stopper = EarlyStopping(patience=1)
-    history = train.fit(model, blobs(), blobs(seed=1), epochs=30, device="cpu", progress=False,
-                        optimizer=torch.optim.SGD(model.parameters(), lr=0.5), callbacks=[stopper])
+    history = train.fit(
+        model,
+        blobs(),
+        blobs(seed=1),
+        epochs=30,
+        device="cpu",
+        progress=False,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+        callbacks=[stopper],
+    )
     best = int(np.argmin(history["val_loss"]))
     assert stopper.best_epoch == best
     restored = train.evaluate(model, blobs(seed=1), device="cpu")["loss"]
@@ -163,22 +209,30 @@ def test_early_stopping_rejects_bad_arguments_and_missing_metric():
         EarlyStopping(mode="down")
     model = small_model()
     with pytest.raises(ValueError, match="not logged"):
-        train.fit(model, blobs(), epochs=2, device="cpu", progress=False,
-                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1), callbacks=[EarlyStopping()])
+        train.fit(
+            model,
+            blobs(),
+            epochs=2,
+            device="cpu",
+            progress=False,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            callbacks=[EarlyStopping()],
+        )
 
 
 def test_learning_rate_scheduler_steps_per_epoch():
     model = small_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     scheduler = LearningRateScheduler(lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5))
-    history = train.fit(model, blobs(), epochs=3, optimizer=optimizer, callbacks=[scheduler],
-                        device="cpu", progress=False)
+    history = train.fit(
+        model, blobs(), epochs=3, optimizer=optimizer, callbacks=[scheduler], device="cpu", progress=False
+    )
     assert history["lr"] == [1.0, 0.5, 0.25]
-    plateau = LearningRateScheduler(
-        lambda opt: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=0))
+    plateau = LearningRateScheduler(lambda opt: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=0))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # no progress: plateau at once
-    history = train.fit(model, blobs(), blobs(seed=1), epochs=3, optimizer=optimizer,
-                        callbacks=[plateau], device="cpu", progress=False)
+    history = train.fit(
+        model, blobs(), blobs(seed=1), epochs=3, optimizer=optimizer, callbacks=[plateau], device="cpu", progress=False
+    )
     assert history["lr"][0] == 0.0
 
 
@@ -189,8 +243,15 @@ def test_callback_can_stop_training():
                 self.trainer.stop_training = True
 
     model = small_model()
-    history = train.fit(model, blobs(), epochs=10, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                        callbacks=[StopAfterTwo()], device="cpu", progress=False)
+    history = train.fit(
+        model,
+        blobs(),
+        epochs=10,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        callbacks=[StopAfterTwo()],
+        device="cpu",
+        progress=False,
+    )
     assert len(history["loss"]) == 2
 
 
@@ -218,10 +279,18 @@ def test_save_and_load_state_roundtrip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
 
-@pytest.mark.parametrize("monitor, expected", [
-    ("val_loss", "min"), ("loss", "min"), ("val_mae", "min"), ("mse", "min"),
-    ("val_accuracy", "max"), ("auc", "max"), ("val_f1", "max"),
-])
+@pytest.mark.parametrize(
+    "monitor, expected",
+    [
+        ("val_loss", "min"),
+        ("loss", "min"),
+        ("val_mae", "min"),
+        ("mse", "min"),
+        ("val_accuracy", "max"),
+        ("auc", "max"),
+        ("val_f1", "max"),
+    ],
+)
 def test_early_stopping_auto_mode_knows_common_metrics(monitor, expected):
     assert train.EarlyStopping(monitor=monitor).mode == expected
 

@@ -1,0 +1,503 @@
+"""Claims: the lessons a notebook asserts, checked against thresholds calibrated over seeds.
+
+A notebook states each lesson it measures as one named claim::
+
+    claim("dropout lowers the validation loss", loss_without - loss_with, above=0.02)
+
+and compares two methods on paired runs (same seeds, same data draws) with
+:func:`paired_difference`, whose mean and standard error it prints and then claims::
+
+    gain = paired_difference(probe_scores, supervised_scores)
+    claim("SimCLR beats training from scratch", gain, above=0.05)
+
+A failed claim raises ``AssertionError`` naming the claim, the value, the threshold and the
+seed, so a failure in CI can be rerun with ``LABUTILS_SEED=<seed>``. When the environment
+variable ``LABUTILS_CLAIMS_LOG`` names a file, every claim also appends one JSON line to it
+(notebook, claim, value, threshold, margin, seed, profile, device, library versions).
+
+The register ``notebooks/claims.json`` collects those records over many seeds; each claim's
+threshold is calibrated so that ``z = (mean - threshold) / sd >= 3`` over at least
+:data:`MIN_SEEDS` seeds and every seed passes (``sd = 0`` for a deterministic claim). The
+command line fills it and renders its table into the README::
+
+    python -m labutils.claims run --seeds 0-9 [--notebooks 12 13] [--jobs 2]
+    python -m labutils.claims table      # re-render the README block from claims.json
+    python -m labutils.claims check      # the calibration rule, as the unit test applies it
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import default_seed, profile
+from .files import atomic_write
+
+__all__ = [
+    "MIN_SEEDS",
+    "MIN_Z",
+    "PairedDifference",
+    "claim",
+    "claims_in_notebooks",
+    "load_register",
+    "paired_difference",
+    "register_problems",
+    "render_table",
+    "summarize",
+]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+REGISTER = NOTEBOOKS / "claims.json"
+MIN_SEEDS = 8
+MIN_Z = 3.0
+MARKERS = ("<!-- claims:table:start -->", "<!-- claims:table:end -->")
+
+
+# --------------------------------------------------------------------------- paired comparisons
+@dataclass(frozen=True)
+class PairedDifference:
+    """The mean of paired differences ``a - b`` with its standard error and confidence interval.
+
+    Attributes
+    ----------
+    mean : float
+    standard_error : float
+        ``sd / sqrt(count)``, with the sample standard deviation (``ddof=1``).
+    low, high : float
+        The two-sided ``confidence`` interval of the mean (Student's t, ``count - 1``
+        degrees of freedom), the interval ``scipy.stats.ttest_rel`` reports.
+    count : int
+    confidence : float
+    differences : tuple of float
+    """
+
+    mean: float
+    standard_error: float
+    low: float
+    high: float
+    count: int
+    confidence: float
+    differences: tuple = field(repr=False)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.mean:+.4f} ± {self.standard_error:.4f} (standard error; "
+            f"{100 * self.confidence:.0f}% interval [{self.low:+.4f}, {self.high:+.4f}], "
+            f"{self.count} pairs)"
+        )
+
+
+def paired_difference(a, b, *, confidence: float = 0.95) -> PairedDifference:
+    """Compare two methods run on the same seeds and data draws.
+
+    Parameters
+    ----------
+    a, b : array-like of float, shape (n,)
+        ``a[i]`` and ``b[i]`` come from the same seed and data draw; ``n >= 2``.
+    confidence : float in (0, 1), default 0.95
+
+    Returns
+    -------
+    PairedDifference
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, fewer than two pairs are given, a value is not finite, or
+        ``confidence`` is not in (0, 1).
+    """
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be 1-d and of one length, got shapes {a.shape} and {b.shape}")
+    if len(a) < 2:
+        raise ValueError(f"a paired comparison needs at least 2 pairs, got {len(a)}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    differences = a - b
+    count = len(differences)
+    mean = float(differences.mean())
+    standard_error = float(differences.std(ddof=1) / math.sqrt(count))
+    half_width = float(stats.t.ppf(0.5 + confidence / 2, df=count - 1)) * standard_error
+    return PairedDifference(
+        mean=mean,
+        standard_error=standard_error,
+        low=mean - half_width,
+        high=mean + half_width,
+        count=count,
+        confidence=confidence,
+        differences=tuple(float(value) for value in differences),
+    )
+
+
+# --------------------------------------------------------------------------- the claim
+def _versions() -> dict:
+    versions = {}
+    for name in ("numpy", "torch", "tensorflow", "keras", "sklearn"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = getattr(module, "__version__", "unknown")
+    return versions
+
+
+def _device() -> str:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return "cpu"
+
+
+def claim(name: str, value, *, above: float | None = None, below: float | None = None) -> float:
+    """Check one lesson: ``value > above`` or ``value < below``; print and log the result.
+
+    Parameters
+    ----------
+    name : str
+        What the lesson says, in a few words; unique within the course (the register's key).
+    value : float or PairedDifference
+        The measured number (for a :class:`PairedDifference`, its mean, and the printed line
+        shows its standard error and interval).
+    above, below : float
+        The threshold; give exactly one.
+
+    Returns
+    -------
+    float
+        The margin by which the claim holds (``value - above`` or ``below - value``).
+
+    Raises
+    ------
+    AssertionError
+        If the claim does not hold; the message names the claim, value, threshold and seed.
+    ValueError
+        If not exactly one of ``above`` and ``below`` is given, the name is empty, or the
+        value is not a finite number.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("a claim needs a name")
+    if (above is None) == (below is None):
+        raise ValueError(f"claim {name!r}: give exactly one of above= or below=")
+    detail = str(value) if isinstance(value, PairedDifference) else None
+    number = value.mean if isinstance(value, PairedDifference) else value
+    try:
+        number = float(number)
+    except (TypeError, ValueError):
+        raise ValueError(f"claim {name!r}: value must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"claim {name!r}: value is {number}")
+    threshold = above if above is not None else below
+    direction = "above" if above is not None else "below"
+    margin = number - threshold if above is not None else threshold - number
+    seed = default_seed()
+    _log(name=name, value=number, threshold=float(threshold), direction=direction, margin=margin, seed=seed)
+    relation = ">" if above is not None else "<"
+    shown = detail or f"{number:.4g}"
+    if margin <= 0:
+        raise AssertionError(
+            f"claim failed: {name!r}: measured {shown}, expected {relation} {threshold:g} "
+            f"(margin {margin:+.4g}; LABUTILS_SEED={seed}, profile {profile()})"
+        )
+    print(f"claim holds: {name}: {shown} {relation} {threshold:g} (margin {margin:+.4g})")
+    return margin
+
+
+def _log(**record) -> None:
+    path = os.environ.get("LABUTILS_CLAIMS_LOG", "").strip()
+    if not path:
+        return
+    record.update(
+        notebook=os.environ.get("LABUTILS_NOTEBOOK", "unknown"),
+        profile=profile(),
+        device=_device(),
+        versions=_versions(),
+        time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    with open(path, "a") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+
+# --------------------------------------------------------------------------- the register
+def load_register(path: Path | None = None) -> dict:
+    """Return ``{"claims": {name: {"notebook", "direction", "threshold", "values": {seed: v}}}}``."""
+    path = Path(path or REGISTER)
+    if not path.is_file():
+        return {"claims": {}}
+    return json.loads(path.read_text())
+
+
+def summarize(entry: dict) -> dict:
+    """Statistics of one claim over its seeds: count, mean, sd, min, max, worst margin, z.
+
+    ``z = (mean - threshold) / sd`` for an ``above`` claim (``(threshold - mean) / sd`` for
+    ``below``); infinite when every seed gives the same value (a deterministic claim).
+    """
+    values = np.array([float(value) for value in entry["values"].values()])
+    sign = 1.0 if entry["direction"] == "above" else -1.0
+    margins = sign * (values - entry["threshold"])
+    sd = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    mean_margin = float(margins.mean()) if len(values) else float("nan")
+    if sd > 1e-12:
+        z = mean_margin / sd
+    else:
+        z = math.inf if mean_margin > 0 else -math.inf
+    return {
+        "seeds": len(values),
+        "mean": float(values.mean()) if len(values) else float("nan"),
+        "sd": sd,
+        "min": float(values.min()) if len(values) else float("nan"),
+        "max": float(values.max()) if len(values) else float("nan"),
+        "worst_margin": float(margins.min()) if len(values) else float("nan"),
+        "worst_seed": (list(entry["values"])[int(margins.argmin())] if len(values) else None),
+        "z": z,
+    }
+
+
+def claims_in_notebooks(folder: Path | None = None) -> dict:
+    """``{claim name: notebook file}`` for every ``claim("...", ...)`` call in the notebooks.
+
+    Raises
+    ------
+    ValueError
+        If a claim's name is not a string literal, or two calls share a name.
+    """
+    found: dict = {}
+    for path in sorted(Path(folder or NOTEBOOKS).glob("[0-9][0-9]_*.ipynb")):
+        notebook = json.loads(path.read_text())
+        for cell in notebook["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            if "claim(" not in source:
+                continue
+            lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+            for node in ast.walk(ast.parse("\n".join(lines))):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "claim":
+                    if not (
+                        node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+                    ):
+                        raise ValueError(f"{path.name}: a claim's name must be a string literal")
+                    name = node.args[0].value
+                    if name in found:
+                        raise ValueError(f"claim {name!r} is made twice ({found[name]}, {path.name})")
+                    found[name] = path.name
+    return found
+
+
+def register_problems(register: dict | None = None, *, notebooks: dict | None = None) -> list:
+    """Every way the register breaks the calibration rule; an empty list when it holds.
+
+    The rule: every claim a notebook makes is in the register, and only those; each has at
+    least :data:`MIN_SEEDS` seeds, all passing, and ``z >= MIN_Z``.
+    """
+    register = register if register is not None else load_register()
+    notebooks = notebooks if notebooks is not None else claims_in_notebooks()
+    recorded = register.get("claims", {})
+    problems = [
+        f"{name!r} ({file}) is not in claims.json: run python -m labutils.claims run"
+        for name, file in notebooks.items()
+        if name not in recorded
+    ]
+    problems += [f"{name!r} is in claims.json but no notebook makes it" for name in recorded if name not in notebooks]
+    for name, entry in recorded.items():
+        if name not in notebooks:
+            continue
+        if entry.get("notebook") != notebooks[name]:
+            problems.append(f"{name!r}: recorded for {entry.get('notebook')}, made in {notebooks[name]}")
+        stats = summarize(entry)
+        if stats["seeds"] < MIN_SEEDS:
+            problems.append(f"{name!r}: {stats['seeds']} seeds recorded, at least {MIN_SEEDS} needed")
+        elif stats["worst_margin"] <= 0:
+            problems.append(f"{name!r}: fails at seed {stats['worst_seed']} (margin {stats['worst_margin']:+.4g})")
+        elif stats["z"] < MIN_Z:
+            problems.append(
+                f"{name!r}: z = {stats['z']:.2f} < {MIN_Z}; calibrate the threshold or strengthen the experiment"
+            )
+    return problems
+
+
+def _format(number: float) -> str:
+    if math.isinf(number):
+        return "∞ (deterministic)" if number > 0 else "-∞"
+    return f"{number:.3g}"
+
+
+def render_table(register: dict | None = None) -> str:
+    """The register as a Markdown table, one row per claim, sorted by notebook."""
+    register = register if register is not None else load_register()
+    rows = [
+        "| notebook | claim | threshold | seeds | mean | sd | min | max | worst margin | z |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    entries = sorted(register.get("claims", {}).items(), key=lambda item: (item[1]["notebook"], item[0]))
+    for name, entry in entries:
+        stats = summarize(entry)
+        relation = ">" if entry["direction"] == "above" else "<"
+        rows.append(
+            f"| {entry['notebook'][:2]} | {name} | {relation} {entry['threshold']:g} | "
+            f"{stats['seeds']} | {_format(stats['mean'])} | {_format(stats['sd'])} | "
+            f"{_format(stats['min'])} | {_format(stats['max'])} | "
+            f"{_format(stats['worst_margin'])} | {_format(stats['z'])} |"
+        )
+    if len(rows) == 2:
+        rows.append("| | (no claims recorded yet) | | | | | | | | |")
+    return "\n".join(rows)
+
+
+def rendered_readme(readme_text: str, register: dict | None = None) -> str:
+    """The README text with its claims block re-rendered from the register."""
+    start, end = MARKERS
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if not pattern.search(readme_text):
+        raise ValueError(f"README has no {start} ... {end} block")
+    return pattern.sub(lambda _: f"{start}\n{render_table(register)}\n{end}", readme_text)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write(path, lambda temporary: temporary.write_text(json.dumps(data, indent=1) + "\n"))
+
+
+def merge_records(register: dict, records: list) -> dict:
+    """Add log records (dicts with notebook, name, value, threshold, direction, seed) to the register.
+
+    A claim's threshold and direction are those of its newest record; a seed run again
+    replaces its old value.
+    """
+    claims = register.setdefault("claims", {})
+    for record in records:
+        entry = claims.setdefault(record["name"], {"values": {}})
+        if (entry.get("threshold"), entry.get("direction")) != (record["threshold"], record["direction"]):
+            entry["values"] = {}  # a new threshold: the old values were checked against another
+        entry.update(
+            notebook=record["notebook"],
+            threshold=record["threshold"],
+            direction=record["direction"],
+            profile=record["profile"],
+        )
+        entry["values"][str(record["seed"])] = round(record["value"], 6)
+        entry["values"] = dict(sorted(entry["values"].items(), key=lambda item: int(item[0])))
+    return register
+
+
+def _parse_seeds(text: str) -> list:
+    seeds = []
+    for part in text.split(","):
+        if "-" in part:
+            first, last = (int(value) for value in part.split("-"))
+            seeds.extend(range(first, last + 1))
+        elif part.strip():
+            seeds.append(int(part))
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"--seeds {text!r}: give non-negative seeds like 0-9 or 0,3,5")
+    return seeds
+
+
+def run_notebook(path: Path, *, seed: int, log: Path, timeout: int = 1800) -> float:
+    """Execute one notebook (fast profile, outputs discarded) at ``seed``; return its seconds.
+
+    Its claims append to ``log``. Raises the notebook's error if a cell fails.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    environment = dict(
+        os.environ,
+        LABUTILS_SEED=str(seed),
+        LABUTILS_PROFILE="fast",
+        LABUTILS_CLAIMS_LOG=str(log),
+        LABUTILS_NOTEBOOK=path.name,
+    )
+    started = time.perf_counter()
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    client.execute(env=environment)  # passed on to the kernel's process
+    return time.perf_counter() - started
+
+
+def _run_task(path: Path, seed: int, folder: Path) -> tuple:
+    log = folder / f"{path.stem}-{seed}.jsonl"
+    seconds = run_notebook(path, seed=seed, log=log)
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return path, seed, seconds, records
+
+
+def run(notebooks: list, seeds: list, *, jobs: int = 1, register_path: Path | None = None) -> dict:
+    """Execute each notebook at each seed and merge the claims they log into the register.
+
+    The register is rewritten after every notebook run, so an interrupted run keeps what it
+    measured; running more seeds later appends to it. ``jobs`` notebooks run at once, each
+    in its own kernel.
+    """
+    register_path = Path(register_path or REGISTER)
+    tasks = [(path, seed) for seed in seeds for path in notebooks]
+    folder = Path(tempfile.mkdtemp(prefix="labutils-claims-"))
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(_run_task, path, seed, folder) for path, seed in tasks]
+        for done, future in enumerate(as_completed(futures), start=1):
+            path, seed, seconds, records = future.result()
+            register = merge_records(load_register(register_path), records)
+            _write_json(register_path, register)
+            left = (time.perf_counter() - started) / done * (len(tasks) - done)
+            print(
+                f"[{done}/{len(tasks)}] {path.name} seed {seed}: {seconds:.0f} s, "
+                f"{len(records)} claims; about {left / 60:.0f} min left",
+                flush=True,
+            )
+    return load_register(register_path)
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labutils.claims", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="execute notebooks over seeds, fill claims.json")
+    run_parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,4,7 (default 0-9)")
+    run_parser.add_argument(
+        "--notebooks", nargs="*", default=None, help="numbers or file names (default: every notebook)"
+    )
+    run_parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+    commands.add_parser("table", help="render the claims table into README.md")
+    commands.add_parser("check", help="list claims that break the calibration rule")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        every = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+        wanted = args.notebooks
+        chosen = [path for path in every if not wanted or path.name in wanted or path.name[:2] in wanted]
+        if not chosen:
+            parser.error(f"no notebook matches {wanted}")
+        run(chosen, _parse_seeds(args.seeds), jobs=args.jobs)
+        args.command = "table"
+    if args.command == "table":
+        readme = PROJECT_ROOT / "README.md"
+        text = readme.read_text()
+        new = rendered_readme(text)
+        if new != text:
+            readme.write_text(new)
+        print("README.md claims table " + ("updated" if new != text else "already up to date"))
+        return 0
+    problems = register_problems()
+    for problem in problems:
+        print(problem)
+    print("claims register: " + (f"{len(problems)} problems" if problems else "every claim calibrated"))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""labutils.claims: the claim check, paired differences, and the register's calibration rule."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from labutils import claims
+from labutils.claims import PairedDifference, claim, paired_difference
+
+
+# --------------------------------------------------------------------------- claim
+def test_claim_returns_the_margin_and_prints_it(capsys):
+    assert claim("gain is positive", 0.3, above=0.1) == pytest.approx(0.2)
+    assert claim("loss is small", 0.3, below=0.5) == pytest.approx(0.2)
+    assert "claim holds: gain is positive" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("keywords", [dict(above=0.5), dict(below=0.1), dict(above=0.3)])
+def test_failed_claim_names_value_threshold_and_seed(keywords, monkeypatch):
+    monkeypatch.setenv("LABUTILS_SEED", "7")
+    with pytest.raises(AssertionError) as failure:
+        claim("gain is large", 0.3, **keywords)
+    message = str(failure.value)
+    assert "gain is large" in message and "0.3" in message and "LABUTILS_SEED=7" in message
+    assert str(next(iter(keywords.values()))) in message
+
+
+@pytest.mark.parametrize("bad", [dict(), dict(above=0.1, below=0.2)])
+def test_claim_needs_exactly_one_threshold(bad):
+    with pytest.raises(ValueError, match="exactly one"):
+        claim("x", 1.0, **bad)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "high", None])
+def test_claim_rejects_values_that_are_not_finite_numbers(value):
+    with pytest.raises(ValueError):
+        claim("x", value, above=0.0)
+
+
+def test_claim_logs_a_json_record_when_asked(tmp_path, monkeypatch):
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("LABUTILS_CLAIMS_LOG", str(log))
+    monkeypatch.setenv("LABUTILS_NOTEBOOK", "99_test.ipynb")
+    monkeypatch.setenv("LABUTILS_SEED", "3")
+    claim("first", 2.0, above=1.0)
+    with pytest.raises(AssertionError):
+        claim("second", 2.0, below=1.0)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [record["name"] for record in records] == ["first", "second"]
+    first = records[0]
+    assert first["notebook"] == "99_test.ipynb" and first["seed"] == 3
+    assert first["value"] == 2.0 and first["threshold"] == 1.0 and first["margin"] == 1.0
+    assert first["direction"] == "above" and first["profile"] in ("fast", "full")
+    assert "numpy" in first["versions"] and first["device"]
+    assert records[1]["margin"] == -1.0  # failures are logged too
+
+
+def test_claim_accepts_a_paired_difference_and_shows_its_error_bar(capsys):
+    difference = paired_difference([0.5, 0.6, 0.7], [0.4, 0.4, 0.4])
+    margin = claim("a beats b", difference, above=0.1)
+    assert margin == pytest.approx(difference.mean - 0.1)
+    assert "±" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- paired_difference
+def test_paired_difference_matches_scipy():
+    generator = np.random.default_rng(0)
+    a = generator.normal(0.6, 0.05, size=9)
+    b = a - generator.normal(0.03, 0.02, size=9)
+    result = paired_difference(a, b, confidence=0.9)
+    reference = stats.ttest_rel(a, b)
+    interval = reference.confidence_interval(confidence_level=0.9)
+    assert result.mean == pytest.approx(np.mean(a - b))
+    assert result.standard_error == pytest.approx(stats.sem(a - b))
+    assert (result.low, result.high) == pytest.approx((interval.low, interval.high))
+    assert result.count == 9 and len(result.differences) == 9
+
+
+def test_pairing_is_what_makes_a_small_consistent_gain_visible():
+    generator = np.random.default_rng(1)
+    seed_effect = generator.normal(0, 0.1, size=10)  # shared by both arms of a pair
+    a, b = 0.7 + seed_effect + 0.02, 0.7 + seed_effect
+    paired = paired_difference(a, b)
+    unpaired_se = math.sqrt(a.var(ddof=1) / 10 + b.var(ddof=1) / 10)
+    assert paired.low > 0 and paired.standard_error < unpaired_se / 100
+
+
+@pytest.mark.parametrize(
+    "a, b", [([1.0], [0.0]), ([1.0, 2.0], [1.0]), ([[1.0, 2.0]], [[1.0, 2.0]]), ([1.0, float("nan")], [0.0, 0.0])]
+)
+def test_paired_difference_rejects_bad_input(a, b):
+    with pytest.raises(ValueError):
+        paired_difference(a, b)
+
+
+def test_paired_difference_rejects_bad_confidence():
+    with pytest.raises(ValueError, match="confidence"):
+        paired_difference([1, 2], [0, 0], confidence=1.5)
+
+
+# --------------------------------------------------------------------------- the register
+def entry(values, *, threshold=0.1, direction="above", notebook="01_x.ipynb"):
+    return {
+        "notebook": notebook,
+        "threshold": threshold,
+        "direction": direction,
+        "values": {str(seed): value for seed, value in enumerate(values)},
+    }
+
+
+def test_summary_computes_z_margin_and_worst_seed():
+    values = [0.5, 0.6, 0.4, 0.5, 0.55, 0.45, 0.5, 0.5]
+    stats_ = claims.summarize(entry(values))
+    assert stats_["seeds"] == 8 and stats_["mean"] == pytest.approx(0.5)
+    assert stats_["z"] == pytest.approx(0.4 / np.std(values, ddof=1))
+    assert stats_["worst_margin"] == pytest.approx(0.3) and stats_["worst_seed"] == "2"
+    below = claims.summarize(entry(values, threshold=0.9, direction="below"))
+    assert below["z"] == pytest.approx(0.4 / np.std(values, ddof=1))
+    assert claims.summarize(entry([0.5] * 8))["z"] == math.inf  # deterministic
+
+
+@pytest.mark.parametrize(
+    "values, threshold, problem",
+    [
+        ([0.5] * 7, 0.1, "7 seeds"),
+        ([0.5] * 7 + [0.05], 0.1, "fails at seed 7"),
+        ([0.2, 0.3, 0.25, 0.35, 0.2, 0.3, 0.25, 0.3], 0.15, "z ="),
+    ],
+)
+def test_register_rule_catches_thin_and_failing_claims(values, threshold, problem):
+    register = {"claims": {"c": entry(values, threshold=threshold)}}
+    problems = claims.register_problems(register, notebooks={"c": "01_x.ipynb"})
+    assert len(problems) == 1 and problem in problems[0]
+
+
+def test_register_rule_passes_a_calibrated_claim_and_checks_both_directions_of_sync():
+    good = entry([0.5, 0.52, 0.48, 0.5, 0.51, 0.49, 0.5, 0.5])
+    assert claims.register_problems({"claims": {"c": good}}, notebooks={"c": "01_x.ipynb"}) == []
+    missing = claims.register_problems({"claims": {}}, notebooks={"c": "01_x.ipynb"})
+    extra = claims.register_problems({"claims": {"c": good}}, notebooks={})
+    moved = claims.register_problems({"claims": {"c": good}}, notebooks={"c": "02_y.ipynb"})
+    assert "not in claims.json" in missing[0] and "no notebook makes it" in extra[0]
+    assert "recorded for 01_x.ipynb" in moved[0]
+
+
+def test_merge_records_appends_seeds_and_resets_on_a_new_threshold():
+    record = dict(name="c", notebook="01_x.ipynb", threshold=0.1, direction="above", profile="fast", value=0.5, seed=0)
+    register = claims.merge_records({"claims": {}}, [record, dict(record, seed=1, value=0.6)])
+    assert register["claims"]["c"]["values"] == {"0": 0.5, "1": 0.6}
+    register = claims.merge_records(register, [dict(record, seed=1, value=0.7)])
+    assert register["claims"]["c"]["values"] == {"0": 0.5, "1": 0.7}
+    register = claims.merge_records(register, [dict(record, threshold=0.2, seed=2)])
+    assert register["claims"]["c"]["values"] == {"2": 0.5}
+
+
+def test_claims_are_found_in_notebooks_and_names_must_be_unique(tmp_path):
+    def notebook(*sources):
+        cells = [{"cell_type": "code", "source": source, "metadata": {}} for source in sources]
+        return json.dumps({"cells": cells})
+
+    (tmp_path / "01_a.ipynb").write_text(
+        notebook('%matplotlib inline\nclaim("one", x, above=0)', 'claim(\n    "two", y, below=1)')
+    )
+    assert claims.claims_in_notebooks(tmp_path) == {"one": "01_a.ipynb", "two": "01_a.ipynb"}
+    (tmp_path / "02_b.ipynb").write_text(notebook('claim("one", z, above=0)'))
+    with pytest.raises(ValueError, match="twice"):
+        claims.claims_in_notebooks(tmp_path)
+    (tmp_path / "02_b.ipynb").write_text(notebook("claim(name, z, above=0)"))
+    with pytest.raises(ValueError, match="string literal"):
+        claims.claims_in_notebooks(tmp_path)
+
+
+def test_table_renders_every_claim_and_readme_block():
+    register = {"claims": {"c": entry([0.5] * 8)}}
+    table = claims.render_table(register)
+    assert "| 01 | c | > 0.1 | 8 |" in table and "deterministic" in table
+    readme = f"intro\n{claims.MARKERS[0]}\nold\n{claims.MARKERS[1]}\nend"
+    assert "| 01 | c |" in claims.rendered_readme(readme, register)
+    with pytest.raises(ValueError):
+        claims.rendered_readme("no markers", register)
+
+
+def test_committed_register_is_calibrated_and_in_sync_with_the_notebooks():
+    problems = claims.register_problems()
+    assert problems == [], "\n".join(problems)
+
+
+def test_readme_claims_table_is_rendered_from_the_register():
+    readme = (claims.PROJECT_ROOT / "README.md").read_text()
+    assert claims.rendered_readme(readme) == readme, "run: python -m labutils.claims table"
+
+
+def test_seed_ranges_parse():
+    assert claims._parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    with pytest.raises(ValueError):
+        claims._parse_seeds("")
+
+
+def test_paired_difference_str_is_readable():
+    text = str(
+        PairedDifference(mean=0.1, standard_error=0.01, low=0.08, high=0.12, count=8, confidence=0.95, differences=())
+    )
+    assert "+0.1000 ± 0.0100" in text and "95% interval" in text and "8 pairs" in text
