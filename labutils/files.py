@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["PROJECT_ROOT", "atomic_write", "load_json"]
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None], *, mode: int = 0o644) -> Path:
@@ -42,3 +42,24 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, mode: int =
         if os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+#: The repository's root folder (notebooks run in ``notebooks/``, scripts from the root).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_json(path: str | Path) -> dict:
+    """Read a JSON file; a relative ``path`` is taken from the repository's root.
+
+    Raises
+    ------
+    FileNotFoundError
+        With the path it looked at.
+    """
+    path = Path(path)
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: it is made by a committed script (see its docstring)")
+    import json
+
+    return json.loads(path.read_text())

@@ -56,9 +56,10 @@ import torch
 from torch import nn
 
 from .augment import images_to_float, random_circular_shift, random_flip_and_crop
-from .checkpoints import checkpoint_dir, manifest, save_checkpoint
+from .checkpoints import checkpoint_dir, checkpoint_exists, load_checkpoint, manifest, save_checkpoint
+from .config import profile as active_profile
 from .config import set_torch_threads, torch_device
-from .data import SPLIT_SEED, cifar5_source_split, cifar10_simclr_split, mnist1d_split
+from .data import SPLIT_SEED, DataError, cifar5_source_split, cifar10_simclr_split, mnist1d_split
 from .simclr import (
     SimCLRModel,
     build_cifar10_simclr,
@@ -72,7 +73,7 @@ from .simclr import (
 )
 from .train import LearningRateScheduler, count_parameters, evaluate, fit
 
-__all__ = ["RECIPES", "Recipe", "build_model", "run_recipe", "main"]
+__all__ = ["RECIPES", "Recipe", "build_model", "load_or_train", "run_recipe", "main"]
 
 PRETRAIN_SEED = SPLIT_SEED
 
@@ -439,6 +440,65 @@ def build_model(name: str, *, profile: str | None = None) -> nn.Module:
     if entry is not None and "build_options" in entry:
         return recipe.build(**entry["build_options"])
     return recipe.build(**recipe.build_options("fast"))
+
+
+def load_or_train(
+    name: str, *, profile: str | None = None, train: bool | None = None, seed: int = PRETRAIN_SEED
+) -> nn.Module:
+    """The model of checkpoint ``name``: loaded (sha256-verified) if present, else trained.
+
+    Prints where the weights come from (the manifest's command, hardware and metrics), so a
+    notebook shows the provenance of what it builds on.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`RECIPES`.
+    profile : {"fast", "full"}, optional
+        The recipe's profile when training here (default: the active profile).
+    train : bool, optional
+        Train with the recipe when the checkpoint is missing (not saved: the committed
+        checkpoint comes from the command line). Default: only in the ``full`` profile on a
+        GPU, or for recipes that are not marked ``needs_gpu``.
+    seed : int, default 0
+        The recipe's seed when training here (checkpoints are always made from seed 0).
+
+    Returns
+    -------
+    nn.Module
+        In eval mode, on the CPU.
+
+    Raises
+    ------
+    labutils.data.DataError
+        If the checkpoint is missing and training here is not allowed; the message gives the
+        command that makes it.
+    """
+
+    recipe = _recipe(name)
+    if checkpoint_exists(name):
+        entry = manifest()[name]
+        model = load_checkpoint(build_model(name), name)
+        print(
+            f"{name}: loaded checkpoint made by `{entry['command']}` on {entry['hardware']} "
+            f"in {entry['wall_time_s']:.0f} s; recorded metrics {entry['metrics']}"
+        )
+        return model.eval()
+    profile = profile or active_profile()
+    if train is None:
+        train = not recipe.needs_gpu or (profile == "full" and torch.cuda.is_available())
+    if not train:
+        raise DataError(
+            f"checkpoint {name!r} is missing; make it with `python -m labutils.pretrain {name} --profile {profile}`"
+        )
+    print(f"{name}: no checkpoint; training it here with the {profile} recipe ...", flush=True)
+    torch.manual_seed(seed)
+    model = build_model(name, profile=profile)
+    metrics = recipe.train(
+        model, epochs=recipe.epochs[profile], smoke=False, seed=seed, **recipe.train_options(profile)
+    )
+    print(f"{name}: trained here, metrics {metrics}")
+    return model.to("cpu").eval()
 
 
 def _recipe(name: str) -> Recipe:

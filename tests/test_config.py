@@ -122,10 +122,18 @@ def test_environment_report_prints_versions(capsys):
     assert "numpy" in capsys.readouterr().out
 
 
-def test_tensorflow_grows_gpu_memory_by_default():
+@pytest.mark.parametrize("before, after", [(None, "true"), ("false", "false")])
+def test_tensorflow_grows_gpu_memory_unless_the_user_says_otherwise(before, after):
     import os
+    import subprocess
+    import sys
 
-    assert os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH") == "true"
+    environment = {key: value for key, value in os.environ.items() if key != "TF_FORCE_GPU_ALLOW_GROWTH"}
+    if before is not None:
+        environment["TF_FORCE_GPU_ALLOW_GROWTH"] = before
+    script = "import os, labutils.config; print(os.environ['TF_FORCE_GPU_ALLOW_GROWTH'])"
+    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == after
 
 
 def test_set_torch_threads_default_and_override(monkeypatch):

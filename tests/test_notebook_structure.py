@@ -119,3 +119,14 @@ def test_outputs_come_from_one_fresh_run(path):
     ]
     assert not errors, "the committed notebook holds an error output"
     assert path.stat().st_size < 2_500_000, f"{path.name} is {path.stat().st_size / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_file_diffs_cleanly(path):
+    """A kernelspec, and no per-run or editor metadata (make execute / make format strip it)."""
+    import json
+
+    from labutils.hygiene import notebook_problems
+
+    problems = [problem for problem in notebook_problems(json.loads(path.read_text())) if "machine path" not in problem]
+    assert problems == [], f"run: python -m labutils.hygiene {path}\n" + "\n".join(problems)
