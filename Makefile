@@ -9,7 +9,7 @@ export LABUTILS_PROFILE ?= fast
 # Jupyter refuses to run as root (containers, some cloud VMs) unless told to.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
-.PHONY: help lab test unit notebooks lint format claims lock gpu-check data execute timings \
+.PHONY: help lab test unit notebooks lint format claims lock site gpu-check data execute timings \
 	student readme clean check-python
 
 help:
@@ -22,6 +22,7 @@ help:
 	@echo "make lint     ruff over labutils/, tests/, experiments/ and the notebooks"
 	@echo "make claims   run every notebook at seeds 0-9 and refresh notebooks/claims.json"
 	@echo "make lock     re-resolve requirements.lock (needs uv: pip install uv)"
+	@echo "make site     build the course website into build/site from the committed outputs"
 	@echo "make gpu-check  one GPU run: the GPU SimCLR recipe, notebooks 08/10/12 in full, timings"
 
 # Python 3.11 to 3.13: TensorFlow publishes no wheels for newer versions yet.
@@ -60,7 +61,11 @@ claims: $(STAMP)
 	$(BIN)/python -m labutils.claims run --seeds $(or $(SEEDS),0-9) --jobs $(or $(JOBS),1)
 
 lock:
-	uv pip compile pyproject.toml --extra test --universal --python-version 3.11.5 -o requirements.lock
+	uv pip compile pyproject.toml --extra test --extra docs --universal --python-version 3.11.5 \
+		-o requirements.lock
+
+site: $(STAMP)
+	$(BIN)/python -m labutils.site build
 
 gpu-check: $(STAMP)
 	$(BIN)/python -m labutils.gpu_check $(GPU_CHECK_ARGS)

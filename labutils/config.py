@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .plot import use_course_style
+
 # TensorFlow reads these when it is first imported, so they are set before any notebook
 # imports it: grow GPU memory on demand (so TensorFlow and PyTorch can share one GPU) and
 # keep TensorFlow's C++ start-up chatter out of the notebooks.
@@ -119,6 +121,7 @@ def settings(*, fast: dict, full: dict, active_profile: str | None = None) -> Se
         raise ValueError(f"active_profile={chosen!r}; use 'fast' or 'full'")
     values = Settings(fast if chosen == "fast" else full)
     values["profile"] = chosen
+    use_course_style()
     return values
 
 

@@ -6,7 +6,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["plot_history", "show_images", "plot_confusion_matrix"]
+__all__ = ["OKABE_ITO", "plot_history", "show_images", "plot_confusion_matrix", "use_course_style"]
+
+#: Okabe & Ito's colour-blind-safe palette (black first dropped: it is the text colour).
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+
+def use_course_style() -> None:
+    """Make matplotlib's default colours (``C0``, ``C1``, ...) the colour-blind-safe Okabe-Ito set.
+
+    :func:`labutils.config.settings` calls it, so every notebook's figures share it.
+    """
+    import matplotlib as mpl
+    from cycler import cycler
+
+    mpl.rcParams["axes.prop_cycle"] = cycler(color=list(OKABE_ITO))
+    mpl.rcParams["image.cmap"] = "viridis"  # perceptually uniform, readable without colour vision
 
 
 def _history_dict(history) -> dict:

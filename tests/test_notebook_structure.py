@@ -130,3 +130,20 @@ def test_notebook_file_diffs_cleanly(path):
 
     problems = [problem for problem in notebook_problems(json.loads(path.read_text())) if "machine path" not in problem]
     assert problems == [], f"run: python -m labutils.hygiene {path}\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_headings_never_skip_a_level(path):
+    """The rendered page's outline (and a screen reader's) needs headings in order."""
+    level = 0
+    for cell in read(path).cells:
+        if cell.cell_type != "markdown":
+            continue
+        fenced = False
+        for line in cell.source.splitlines():
+            if line.startswith("```"):
+                fenced = not fenced
+            heading = re.match(r"^(#+) ", line)
+            if heading and not fenced:
+                assert len(heading.group(1)) <= level + 1, f"{line!r} follows a level-{level} heading"
+                level = len(heading.group(1))

@@ -65,3 +65,13 @@ def test_show_images_symmetric_puts_zero_in_the_middle():
     np.testing.assert_allclose(rgb.axes[0].images[0].get_array()[0, 0], 0.0, atol=1e-9)
     np.testing.assert_allclose(rgb.axes[1].images[0].get_array()[0, 0], 1.0, atol=1e-9)
     plt.close("all")
+
+
+def test_course_style_uses_a_colour_blind_safe_cycle():
+    import matplotlib as mpl
+
+    from labutils import config, plot
+
+    config.settings(fast={"x": 1}, full={"x": 2}, active_profile="fast")
+    colours = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
+    assert [colour.lower() for colour in colours] == [colour.lower() for colour in plot.OKABE_ITO]
