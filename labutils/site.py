@@ -72,15 +72,18 @@ TITLE_PATTERNS = (
 )
 
 
-def figure_alt_text(source: str, *, notebook_title: str) -> str:
-    """A short description of a cell's figure: its plot titles, else its first comment.
+def figure_alt_text(source: str, *, notebook_title: str, context: str = "") -> str:
+    """A short description of a cell's figure: its plot titles, its first comment, or the
+    first sentence of the text before it.
 
     Parameters
     ----------
     source : str
         The code cell's source.
     notebook_title : str
-        Used when the cell names nothing.
+        Used when nothing else describes the figure.
+    context : str, optional
+        The markdown cell before the figure's cell.
     """
     titles = []
     for pattern in TITLE_PATTERNS:
@@ -88,18 +91,27 @@ def figure_alt_text(source: str, *, notebook_title: str) -> str:
     if titles:
         return "Figure: " + "; ".join(dict.fromkeys(titles))
     comment = next((line.strip("# ").strip() for line in source.splitlines() if line.strip().startswith("#")), "")
-    return f"Figure: {comment}" if comment else f"Figure from the notebook {notebook_title}"
+    if comment:
+        return f"Figure: {comment}"
+    text = re.sub(r"[*_`$]|\[([^\]]*)\]\([^)]*\)", lambda match: match.group(1) or "", context)
+    prose = " ".join(line for line in text.splitlines() if not line.startswith("#")).strip()
+    sentence = re.split(r"(?<=[.!?])\s", prose)[0]
+    if sentence:
+        return f"Figure: {sentence[:200].rstrip(':.')}"
+    return f"Figure from the notebook {notebook_title}"
 
 
 def _add_alt_text(notebook: dict, *, title: str) -> int:
-    count = 0
+    count, context = 0, ""
     for cell in notebook["cells"]:
+        if cell["cell_type"] == "markdown":
+            context = "".join(cell["source"])
         if cell["cell_type"] != "code":
             continue
         if not any("image/png" in output.get("data", {}) for output in cell.get("outputs", [])):
             continue
         source = "".join(cell["source"])
-        alt = cell.get("metadata", {}).get("alt") or figure_alt_text(source, notebook_title=title)
+        alt = cell.get("metadata", {}).get("alt") or figure_alt_text(source, notebook_title=title, context=context)
         cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("image", {})["alt"] = alt
         count += 1
     return count
