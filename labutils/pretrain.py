@@ -443,7 +443,12 @@ def build_model(name: str, *, profile: str | None = None) -> nn.Module:
 
 
 def load_or_train(
-    name: str, *, profile: str | None = None, train: bool | None = None, seed: int = PRETRAIN_SEED
+    name: str,
+    *,
+    profile: str | None = None,
+    train: bool | None = None,
+    retrain: bool = False,
+    seed: int = PRETRAIN_SEED,
 ) -> nn.Module:
     """The model of checkpoint ``name``: loaded (sha256-verified) if present, else trained.
 
@@ -460,6 +465,9 @@ def load_or_train(
         Train with the recipe when the checkpoint is missing (not saved: the committed
         checkpoint comes from the command line). Default: only in the ``full`` profile on a
         GPU, or for recipes that are not marked ``needs_gpu``.
+    retrain : bool, default False
+        Train with the recipe even when the checkpoint exists (a notebook's full profile may
+        show the pretraining itself).
     seed : int, default 0
         The recipe's seed when training here (checkpoints are always made from seed 0).
 
@@ -476,7 +484,7 @@ def load_or_train(
     """
 
     recipe = _recipe(name)
-    if checkpoint_exists(name):
+    if checkpoint_exists(name) and not retrain:
         entry = manifest()[name]
         model = load_checkpoint(build_model(name), name)
         print(
@@ -485,8 +493,8 @@ def load_or_train(
         )
         return model.eval()
     profile = profile or active_profile()
-    if train is None:
-        train = not recipe.needs_gpu or (profile == "full" and torch.cuda.is_available())
+    if train is None or retrain:
+        train = retrain or not recipe.needs_gpu or (profile == "full" and torch.cuda.is_available())
     if not train:
         raise DataError(
             f"checkpoint {name!r} is missing; make it with `python -m labutils.pretrain {name} --profile {profile}`"

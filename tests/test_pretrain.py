@@ -154,3 +154,14 @@ def test_full_rerun_reproduces_manifest_metrics(name, project_data):
             f"{name}: {metric} {entry['metrics'][metric]} vs manifest "
             f"{committed['metrics'][metric]} (tolerance {tolerance})"
         )
+
+
+def test_load_or_train_loads_with_provenance_or_says_how_to_make_it(project_data, capsys):
+    from labutils.data import DataError
+
+    with pytest.raises(DataError, match="python -m labutils.pretrain mnist1d_teacher"):
+        pretrain.load_or_train("mnist1d_teacher", train=False)
+    assert pretrain.main(["mnist1d_teacher", "--smoke"]) == 0
+    model = pretrain.load_or_train("mnist1d_teacher")
+    assert not model.training
+    assert "loaded checkpoint made by `python -m labutils.pretrain mnist1d_teacher --smoke`" in capsys.readouterr().out
