@@ -13,11 +13,11 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from .data import DataError, file_hash
+from .files import atomic_write
 
 __all__ = ["checkpoint_dir", "manifest", "checkpoint_exists", "save_checkpoint", "load_checkpoint"]
 
@@ -73,18 +73,9 @@ def save_checkpoint(
     import torch
 
     folder = checkpoint_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.pt"
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-    os.close(handle)
-    try:
-        state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
-        torch.save(state, temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    atomic_write(target, lambda temporary: torch.save(state, temporary))
     entry = {
         "file": target.name,
         "sha256": file_hash(target),
@@ -100,13 +91,8 @@ def save_checkpoint(
     }
     entries = manifest()
     entries[name] = entry
-    path = folder / "manifest.json"
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".manifest.")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(dict(sorted(entries.items())), stream, indent=2)
-        stream.write("\n")
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
+    text = json.dumps(dict(sorted(entries.items())), indent=2) + "\n"
+    atomic_write(folder / "manifest.json", lambda temporary: temporary.write_text(text))
     return entry
 
 

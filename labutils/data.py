@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .augment import cifar_images_to_tensor
+from .files import atomic_write
 
 __all__ = [
     "DataError",
@@ -222,10 +223,8 @@ def hash_matches(path: str | Path, known_hash: str) -> bool:
 
 def _verified_copy(source: Path, target: Path, known_hash: str) -> Path:
     """Copy ``source`` to ``target`` through a temporary file; verify before renaming."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(handle)
-    try:
+
+    def copy_and_verify(temporary: Path) -> None:
         shutil.copyfile(source, temporary)
         if not hash_matches(temporary, known_hash):
             algorithm, value = _split_hash(known_hash)
@@ -234,24 +233,16 @@ def _verified_copy(source: Path, target: Path, known_hash: str) -> Path:
                 f"{file_hash(temporary, algorithm)}. The mirror copy is corrupt or a "
                 "different version; replace it with the file from the canonical source."
             )
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return target
+
+    return atomic_write(target, copy_and_verify)
 
 
 def _atomic_save_npz(path: Path, **arrays) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    os.close(handle)
-    try:
-        np.savez(temporary, **arrays)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    def save(temporary: Path) -> None:
+        with open(temporary, "wb") as stream:  # a file object: np.savez adds no suffix
+            np.savez(stream, **arrays)
+
+    atomic_write(path, save)
 
 
 # --------------------------------------------------------------------------- fetching

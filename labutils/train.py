@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .files import atomic_write
+
 __all__ = [
     "Callback",
     "EarlyStopping",
@@ -478,20 +480,7 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
 # --------------------------------------------------------------------------- saving
 def save_state(model: nn.Module, path) -> None:
     """Save ``model.state_dict()`` to ``path`` (written atomically)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        torch.save(model.state_dict(), temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    atomic_write(path, lambda temporary: torch.save(model.state_dict(), temporary))
 
 
 def load_state(model: nn.Module, path, *, device: torch.device | str = "cpu") -> nn.Module:
