@@ -4,7 +4,12 @@ Modules: ``config`` (profiles, settings, seeds, devices), ``data`` (datasets and
 ``train`` (PyTorch training loop and callbacks), ``plot``, ``check`` (exercise checks),
 ``checkpoints``, ``pretrain`` (the recipes that make the checkpoints; ``python -m
 labutils.pretrain``), ``simclr`` (SimCLR loss, encoders, views, linear probe and kNN),
-``catalog`` (notebook metadata) and ``student`` (exercise copies).
+``catalog`` (notebook metadata) and ``student`` (exercise copies); ``augment``, ``claims``,
+``files``, ``hygiene``, ``site`` and ``gpu_check`` (see each module's docstring).
+
+Warnings name their source file relative to the project or to the installed package
+(``labutils/train.py:373``, ``keras/src/callbacks/...``), not by an absolute path, so that a
+notebook's committed outputs never show the folders of the machine that ran it.
 
 Importing ``labutils`` first loads PyTorch and, when installed, Triton (which CUDA builds of
 PyTorch bring along). Loading them before TensorFlow matters: with TensorFlow already
@@ -14,8 +19,33 @@ TensorFlow 2.21). So in a notebook, import ``labutils`` before ``keras``/``tenso
 """
 
 import contextlib
+import os as _os
 import sys as _sys
 import warnings as _warnings
+
+_PROJECT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+_plain_formatwarning = _warnings.formatwarning
+
+
+def _relative_source(filename: str) -> str:
+    """``/any/site-packages/keras/x.py`` -> ``keras/x.py``; project files relative to its root."""
+    for marker in ("site-packages" + _os.sep, "dist-packages" + _os.sep):
+        if marker in filename:
+            return filename.rsplit(marker, 1)[1]
+    if filename.startswith(_PROJECT + _os.sep):
+        return _os.path.relpath(filename, _PROJECT)
+    return filename
+
+
+def _formatwarning(message, category, filename, lineno, line=None):
+    if line is None:
+        import linecache
+
+        line = linecache.getline(filename, lineno)
+    return _plain_formatwarning(message, category, _relative_source(filename), lineno, line)
+
+
+_warnings.formatwarning = _formatwarning
 
 
 def _load_torch_before_tensorflow() -> None:

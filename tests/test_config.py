@@ -152,3 +152,15 @@ def test_set_torch_threads_default_and_override(monkeypatch):
             config.set_torch_threads(default=0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_warnings_show_no_absolute_paths():
+    import warnings
+
+    import labutils
+
+    site_file = "/home/someone/.venv/lib/python3.11/site-packages/keras/src/callbacks/x.py"
+    text = warnings.formatwarning("careful", UserWarning, site_file, 7)
+    assert text.startswith("keras/src/callbacks/x.py:7: UserWarning: careful")
+    project_file = labutils.__file__
+    assert warnings.formatwarning("m", UserWarning, project_file, 1).startswith("labutils/__init__.py:1:")
