@@ -149,7 +149,21 @@ def load_results(path: Path) -> dict:
 
 
 def save_results(results: dict, path: Path) -> None:
-    atomic_write(path, lambda temporary: temporary.write_text(json.dumps(results, indent=1) + "\n"))
+    """Merge ``results`` into the file (parts may run at once in separate processes), atomically."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = load_results(path)
+        merged["records"].update(results["records"])
+        merged.setdefault("commands", {}).update(results.get("commands", {}))
+        merged.update({key: value for key, value in results.items() if key not in ("records", "commands")})
+        if "commands" in results:
+            merged.pop("command", None)  # kept per part now
+        results["records"] = merged["records"]
+        text = json.dumps(merged, indent=1) + "\n"
+        atomic_write(path, lambda temporary: temporary.write_text(text))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,10 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     path = args.results or (Path("/tmp/cifar10_simclr_pairs.smoke.json") if args.smoke else RESULTS)
     threads = set_torch_threads()
     results = load_results(path)
+    command = shlex.join(
+        ["python", "experiments/cifar10_simclr_pairs.py", *(argv if argv is not None else sys.argv[1:])]
+    )
+    commands = results.setdefault("commands", {})
+    if "command" in results:  # a file written before the commands were kept per part
+        earlier = results.pop("command")
+        commands.setdefault(earlier.rsplit("--part ", 1)[-1].split()[0] if "--part" in earlier else "all", earlier)
+    commands[args.part] = command
     results.update(
-        command=shlex.join(
-            ["python", "experiments/cifar10_simclr_pairs.py", *(argv if argv is not None else sys.argv[1:])]
-        ),
         hardware=f"{platform.machine()} CPU, {threads} torch threads",
         torch=torch.__version__,
         draw_seed=DRAW_SEED,
