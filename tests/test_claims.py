@@ -206,3 +206,21 @@ def test_paired_difference_str_is_readable():
         PairedDifference(mean=0.1, standard_error=0.01, low=0.08, high=0.12, count=8, confidence=0.95, differences=())
     )
     assert "+0.1000 ± 0.0100" in text and "95% interval" in text and "8 pairs" in text
+
+
+def test_runner_executes_notebooks_over_seeds_and_fills_the_register(tmp_path):
+    import nbformat
+
+    source = (
+        "from labutils.claims import claim\nfrom labutils.config import seed_everything\n"
+        "SEED = seed_everything()\nclaim('seed plus one is positive', SEED + 1, above=0)"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "98_tiny.ipynb"
+    nbformat.write(notebook, path)
+    register_path = tmp_path / "claims.json"
+    register = claims.run([path], [0, 3], jobs=2, register_path=register_path)
+    entry = register["claims"]["seed plus one is positive"]
+    assert entry["values"] == {"0": 1.0, "3": 4.0} and entry["notebook"] == "98_tiny.ipynb"
+    assert json.loads(register_path.read_text()) == register
