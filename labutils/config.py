@@ -28,9 +28,11 @@ from .plot import use_course_style
 
 # TensorFlow reads these when it is first imported, so they are set before any notebook
 # imports it: grow GPU memory on demand (so TensorFlow and PyTorch can share one GPU) and
-# keep TensorFlow's C++ start-up chatter out of the notebooks.
+# keep TensorFlow's C++ start-up chatter out of the notebooks (level 3 also hides the
+# "failed call to cuInit" line every machine without a GPU prints; errors still raise in
+# Python, and TF_CPP_MIN_LOG_LEVEL=0 shows everything when you need to debug TensorFlow).
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 PROFILES = ("fast", "full")
 DEFAULT_SEED = 0
