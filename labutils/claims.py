@@ -407,10 +407,12 @@ def _parse_seeds(text: str) -> list:
     return seeds
 
 
-def run_notebook(path: Path, *, seed: int, log: Path, timeout: int = 1800) -> float:
-    """Execute one notebook (fast profile, outputs discarded) at ``seed``; return its seconds.
+def run_notebook(path: Path, *, seed: int, log: Path, timeout: int = 1800, save: bool = False) -> float:
+    """Execute one notebook (fast profile) at ``seed``; return its seconds.
 
-    Its claims append to ``log``. Raises the notebook's error if a cell fails.
+    Its claims append to ``log``. With ``save`` the executed notebook (outputs, and the
+    per-run metadata stripped) replaces the file, as ``make execute`` does; otherwise the
+    outputs are discarded. Raises the notebook's error if a cell fails.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -428,29 +430,39 @@ def run_notebook(path: Path, *, seed: int, log: Path, timeout: int = 1800) -> fl
         notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     client.execute(env=environment)  # passed on to the kernel's process
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if save:
+        from .hygiene import clean_notebook
+
+        nbformat.write(clean_notebook(notebook), path)
+    return seconds
 
 
-def _run_task(path: Path, seed: int, folder: Path) -> tuple:
+def _run_task(path: Path, seed: int, folder: Path, save: bool = False) -> tuple:
     log = folder / f"{path.stem}-{seed}.jsonl"
-    seconds = run_notebook(path, seed=seed, log=log)
+    seconds = run_notebook(path, seed=seed, log=log, save=save)
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return path, seed, seconds, records
 
 
-def run(notebooks: list, seeds: list, *, jobs: int = 1, register_path: Path | None = None) -> dict:
+def run(
+    notebooks: list, seeds: list, *, jobs: int = 1, register_path: Path | None = None, save_outputs: bool = False
+) -> dict:
     """Execute each notebook at each seed and merge the claims they log into the register.
 
     The register is rewritten after every notebook run, so an interrupted run keeps what it
     measured; running more seeds later appends to it. ``jobs`` notebooks run at once, each
-    in its own kernel.
+    in its own kernel. With ``save_outputs`` each notebook's run at the first seed is saved
+    as its committed outputs.
     """
     register_path = Path(register_path or REGISTER)
     tasks = [(path, seed) for seed in seeds for path in notebooks]
     folder = Path(tempfile.mkdtemp(prefix="labutils-claims-"))
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(_run_task, path, seed, folder) for path, seed in tasks]
+        futures = [
+            pool.submit(_run_task, path, seed, folder, save_outputs and seed == seeds[0]) for path, seed in tasks
+        ]
         for done, future in enumerate(as_completed(futures), start=1):
             path, seed, seconds, records = future.result()
             register = merge_records(load_register(register_path), records)
@@ -473,6 +485,11 @@ def main(argv: list | None = None) -> int:
         "--notebooks", nargs="*", default=None, help="numbers or file names (default: every notebook)"
     )
     run_parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+    run_parser.add_argument(
+        "--save-outputs",
+        action="store_true",
+        help="save each notebook's run at the first seed as its committed outputs",
+    )
     commands.add_parser("table", help="render the claims table into README.md")
     commands.add_parser("check", help="list claims that break the calibration rule")
     args = parser.parse_args(argv)
@@ -482,7 +499,7 @@ def main(argv: list | None = None) -> int:
         chosen = [path for path in every if not wanted or path.name in wanted or path.name[:2] in wanted]
         if not chosen:
             parser.error(f"no notebook matches {wanted}")
-        run(chosen, _parse_seeds(args.seeds), jobs=args.jobs)
+        run(chosen, _parse_seeds(args.seeds), jobs=args.jobs, save_outputs=args.save_outputs)
         args.command = "table"
     if args.command == "table":
         readme = PROJECT_ROOT / "README.md"
