@@ -6,8 +6,9 @@ Usage::
     python -m labutils.pretrain --list
 
 This module is the checkpoint pipeline (:class:`Recipe`, :data:`RECIPES`, :func:`run_recipe`,
-the command line), the fixed data splits and each recipe's model and training function. The
-SimCLR method itself (loss, encoders, views, pretraining loop, linear probe, kNN) lives in
+:func:`load_or_train`, the command line) and each recipe's model and training function. The
+fixed data splits live in :mod:`labutils.data`, the augmentations in :mod:`labutils.augment`,
+and the SimCLR method itself (loss, encoders, views, pretraining loop, linear probe, kNN) in
 :mod:`labutils.simclr`.
 
 Each recipe is a small function that builds its model (:func:`build_model`, which notebooks
@@ -26,18 +27,22 @@ Recipes
     The transfer-learning source network of notebook 10: a small CNN with BatchNorm
     (:func:`build_cifar5_source`, ``model.body`` and ``model.head``) trained on CIFAR-10
     classes 0-4 (airplane, automobile, bird, cat, deer; 10,000 training and 2,000 held-out
-    validation images, :func:`cifar5_source_split`).
+    validation images, :func:`labutils.data.cifar5_source_split`).
 ``mnist1d_teacher``
-    The distillation teacher of notebook 11: a 1-D CNN (width 96, ~66k parameters) on MNIST-1D (the published 4000
-    training signals, split 3200 train / 800 validation by :func:`mnist1d_split`).
+    The distillation teacher of notebook 11: a 1-D CNN (width 96, ~66k parameters) on
+    MNIST-1D (the published 4000 training signals, split 3200 train / 800 validation by
+    :func:`labutils.data.mnist1d_split`).
 ``mnist1d_simclr``
     The SimCLR encoder of notebook 12 on MNIST-1D (:func:`labutils.simclr.build_mnist1d_simclr`,
     ``model.encoder`` and ``model.projection_head``), pretrained without labels on the 3200
-    training signals of :func:`mnist1d_split` with :func:`labutils.simclr.mnist1d_simclr_views`.
+    training signals of :func:`labutils.data.mnist1d_split` with
+    :func:`labutils.simclr.mnist1d_simclr_views`.
 ``cifar10_simclr``
     The SimCLR encoder of notebook 12 on CIFAR-10 (:func:`labutils.simclr.build_cifar10_simclr`),
-    pretrained without labels on 45,000 images (:func:`cifar10_simclr_split`) with
-    :func:`labutils.simclr.cifar10_simclr_views`; needs a GPU (``--profile full``).
+    pretrained without labels on 45,000 images (:func:`labutils.data.cifar10_simclr_split`)
+    with :func:`labutils.simclr.cifar10_simclr_views`. The ``fast`` profile is the CPU recipe
+    that made the committed checkpoint (width 32, 15 epochs, about 80 minutes on one core,
+    resumable after every epoch); ``full`` is the GPU recipe (width 64, 40 epochs).
 """
 
 from __future__ import annotations
