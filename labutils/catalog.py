@@ -158,7 +158,7 @@ def measure_timings(files: list[str] | None = None, *, timeout: int = 1800, save
     from nbclient import NotebookClient
 
     from .config import profile
-    from .hygiene import clean_notebook
+    from .hygiene import clean_notebook, write_notebook
 
     active = profile()
     timings = load_timings()
@@ -172,7 +172,7 @@ def measure_timings(files: list[str] | None = None, *, timeout: int = 1800, save
         ).execute()
         seconds = time.perf_counter() - started
         if save_outputs:
-            nbformat.write(clean_notebook(notebook), path)
+            write_notebook(clean_notebook(notebook), path)
         timings[active][path.name] = round(seconds, 1)
         print(f"{path.name}: {seconds:.1f} s ({active} profile)")
     if active == "fast":

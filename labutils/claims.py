@@ -432,9 +432,9 @@ def run_notebook(path: Path, *, seed: int, log: Path, timeout: int = 1800, save:
     client.execute(env=environment)  # passed on to the kernel's process
     seconds = time.perf_counter() - started
     if save:
-        from .hygiene import clean_notebook
+        from .hygiene import clean_notebook, write_notebook
 
-        nbformat.write(clean_notebook(notebook), path)
+        write_notebook(clean_notebook(nbformat.from_dict(notebook)), path)
     return seconds
 
 

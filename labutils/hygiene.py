@@ -80,9 +80,11 @@ def clean_notebook(notebook: dict) -> dict:
 
 def write_notebook(notebook: dict, path: Path) -> None:
     """Write ``notebook`` as Jupyter does (one-space indent, UTF-8, final newline)."""
+    import nbformat
+
     from .files import atomic_write
 
-    text = json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    text = nbformat.writes(nbformat.from_dict(notebook)).rstrip("\n") + "\n"
     atomic_write(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 
