@@ -92,7 +92,8 @@ data: $(STAMP)
 
 execute: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=1200 $(NOTEBOOKS)
+		--ExecutePreprocessor.timeout=1200 \
+		--ExecutePreprocessor.extra_arguments="['--IPKernelApp.capture_fd_output=False']" $(NOTEBOOKS)
 	$(BIN)/python -m labutils.hygiene $(NOTEBOOKS)
 
 timings: $(STAMP)

@@ -158,7 +158,7 @@ def measure_timings(files: list[str] | None = None, *, timeout: int = 1800, save
     from nbclient import NotebookClient
 
     from .config import profile
-    from .hygiene import clean_notebook, write_notebook
+    from .hygiene import KERNEL_ARGUMENTS, clean_notebook, write_notebook
 
     active = profile()
     timings = load_timings()
@@ -168,7 +168,11 @@ def measure_timings(files: list[str] | None = None, *, timeout: int = 1800, save
         notebook = nbformat.read(path, as_version=4)
         started = time.perf_counter()
         NotebookClient(
-            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(NOTEBOOKS)}},
+            extra_arguments=KERNEL_ARGUMENTS,
         ).execute()
         seconds = time.perf_counter() - started
         if save_outputs:

@@ -426,8 +426,14 @@ def run_notebook(path: Path, *, seed: int, log: Path, timeout: int = 1800, save:
         LABUTILS_NOTEBOOK=path.name,
     )
     started = time.perf_counter()
+    from .hygiene import KERNEL_ARGUMENTS
+
     client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        extra_arguments=KERNEL_ARGUMENTS,
     )
     client.execute(env=environment)  # passed on to the kernel's process
     seconds = time.perf_counter() - started

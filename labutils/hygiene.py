@@ -19,7 +19,12 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["KERNELSPEC", "clean_notebook", "notebook_problems"]
+__all__ = ["KERNEL_ARGUMENTS", "KERNELSPEC", "clean_notebook", "notebook_problems", "write_notebook"]
+
+#: Kernel options for runs whose outputs are committed: output that native libraries write
+#: straight to the process's file descriptors (TensorFlow's C++ start-up lines, which no
+#: environment variable silences in TensorFlow 2.21) goes to the terminal, not into cells.
+KERNEL_ARGUMENTS = ["--IPKernelApp.capture_fd_output=False"]
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 CELL_KEYS_TO_DROP = ("execution", "lines_to_next_cell", "ExecuteTime", "collapsed", "scrolled")
