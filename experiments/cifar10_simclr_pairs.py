@@ -161,7 +161,7 @@ def save_results(results: dict, path: Path) -> None:
         merged.update({key: value for key, value in results.items() if key not in ("records", "commands")})
         if "commands" in results:
             merged.pop("command", None)  # kept per part now
-        results["records"] = merged["records"]
+        results["records"].update(merged["records"])  # in place: callers hold this dict
         text = json.dumps(merged, indent=1) + "\n"
         atomic_write(path, lambda temporary: temporary.write_text(text))
 
@@ -173,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         "--smoke", action="store_true", help="a few steps on a few images, written to a temporary results file"
     )
     parser.add_argument("--results", type=Path, default=None, help=f"default {RESULTS}")
+    parser.add_argument(
+        "--colour",
+        choices=("on", "off", "both"),
+        default="both",
+        help="ablation only: pretrain with colour distortion, without it, or both",
+    )
     args = parser.parse_args(argv)
     path = args.results or (Path("/tmp/cifar10_simclr_pairs.smoke.json") if args.smoke else RESULTS)
     threads = set_torch_threads()
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                     draw=draw,
                 )
     if args.part in ("ablation", "all"):
-        for colour in (True, False):
+        for colour in {"on": (True,), "off": (False,), "both": (True, False)}[args.colour]:
             name = "ablation/" + ("reference" if colour else "no_colour")
             if all(f"{name}/{draw}" in records for draw in range(draws.get(per_class_values[0], 1))):
                 continue

@@ -41,7 +41,7 @@ Recipes
     The SimCLR encoder of notebook 12 on CIFAR-10 (:func:`labutils.simclr.build_cifar10_simclr`),
     pretrained without labels on 45,000 images (:func:`labutils.data.cifar10_simclr_split`)
     with :func:`labutils.simclr.cifar10_simclr_views`. The ``fast`` profile is the CPU recipe
-    that made the committed checkpoint (width 32, 15 epochs, about 80 minutes on one core,
+    that made the committed checkpoint (width 32, 15 epochs, about 100 minutes on one busy core,
     resumable after every epoch); ``full`` is the GPU recipe (width 64, 40 epochs).
 """
 
@@ -408,7 +408,7 @@ RECIPES: dict[str, Recipe] = {
         "CIFAR-10 training images (labutils.data.cifar10_simclr_split), views by "
         "cifar10_simclr_views (resized crop, flip, colour jitter, grayscale), NT-Xent "
         "at temperature 0.2, AdamW 2e-3, cosine schedule. fast profile (a CPU, about "
-        "80 min on one thread): width 32, batch 256, 15 epochs, channels-last; full "
+        "100 min on one busy thread): width 32, batch 256, 15 epochs, channels-last; full "
         "profile (a GPU, bfloat16 autocast): width 64, batch 512, 40 epochs. Resumes "
         "from data/checkpoints/.cifar10_simclr.resume.pt, written after each epoch. "
         "Metrics: linear probe and 5-NN on the 5000 held-out images with 10 or 100 "
