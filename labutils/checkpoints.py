@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .data import DataError, file_hash
-from .files import atomic_write
+from .files import atomic_save_torch, atomic_write
 
 __all__ = ["checkpoint_dir", "manifest", "checkpoint_exists", "save_checkpoint", "load_checkpoint"]
 
@@ -75,7 +75,7 @@ def save_checkpoint(
     folder = checkpoint_dir()
     target = folder / f"{name}.pt"
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
-    atomic_write(target, lambda temporary: torch.save(state, temporary))
+    atomic_save_torch(state, target)
     entry = {
         "file": target.name,
         "sha256": file_hash(target),

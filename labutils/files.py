@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["PROJECT_ROOT", "atomic_write", "load_json"]
+__all__ = ["PROJECT_ROOT", "atomic_save_torch", "atomic_write", "load_json"]
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None], *, mode: int = 0o644) -> Path:
@@ -42,6 +42,22 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, mode: int =
         if os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+def atomic_save_torch(obj, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically, with bytes that depend only on ``obj``.
+
+    ``torch.save`` given a *path* names the archive's root folder after the file, so saving
+    through a randomly named temporary file would make two saves of the same weights differ
+    byte for byte (and so in checksum). Writing through an open file handle avoids that.
+    """
+    import torch
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as handle:
+            torch.save(obj, handle)
+
+    return atomic_write(path, write)
 
 
 #: The repository's root folder (notebooks run in ``notebooks/``, scripts from the root).

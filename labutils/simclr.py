@@ -35,7 +35,7 @@ from torch import nn
 
 from .augment import CIFAR10_MEAN, CIFAR10_STD, random_circular_shift, random_resized_crop_1d
 from .data import stratified_subset
-from .files import atomic_write
+from .files import atomic_save_torch
 
 __all__ = [
     "SimCLRModel",
@@ -430,7 +430,7 @@ def pretrain_simclr(
                 "losses": losses,
                 "step": step,
             }
-            atomic_write(resume_path, lambda path, state=state: torch.save(state, path))
+            atomic_save_torch(state, resume_path)
         if progress:
             per_epoch = (time.perf_counter() - started) / (epoch + 1 - first_epoch)
             left = per_epoch * (min(epochs, -(-total_steps // steps_per_epoch)) - epoch - 1)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .files import atomic_write
+from .files import atomic_save_torch
 
 __all__ = [
     "Callback",
@@ -480,7 +480,7 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
 # --------------------------------------------------------------------------- saving
 def save_state(model: nn.Module, path) -> None:
     """Save ``model.state_dict()`` to ``path`` (written atomically)."""
-    atomic_write(path, lambda temporary: torch.save(model.state_dict(), temporary))
+    atomic_save_torch(model.state_dict(), path)
 
 
 def load_state(model: nn.Module, path, *, device: torch.device | str = "cpu") -> nn.Module:
