@@ -21,6 +21,8 @@ threshold is calibrated so that ``z = (mean - threshold) / sd >= 3`` over at lea
 command line fills it and renders its table into the README::
 
     python -m labutils.claims run --seeds 0-9 [--notebooks 12 13] [--jobs 2]
+    python -m labutils.claims run --measure ...  # record failing claims instead of stopping
+    python -m labutils.claims sync       # take the notebooks' (recalibrated) thresholds
     python -m labutils.claims table      # re-render the README block from claims.json
     python -m labutils.claims check      # the calibration rule, as the unit test applies it
 """
@@ -50,12 +52,14 @@ __all__ = [
     "MIN_Z",
     "PairedDifference",
     "claim",
+    "claim_calls",
     "claims_in_notebooks",
     "load_register",
     "paired_difference",
     "register_problems",
     "render_table",
     "summarize",
+    "sync_thresholds",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -208,6 +212,9 @@ def claim(name: str, value, *, above: float | None = None, below: float | None =
     _log(name=name, value=number, threshold=float(threshold), direction=direction, margin=margin, seed=seed)
     relation = ">" if above is not None else "<"
     shown = detail or f"{number:.4g}"
+    if margin <= 0 and os.environ.get("LABUTILS_CLAIMS_MEASURE", "").strip() == "1":
+        print(f"claim FAILS (measuring only, not raised): {name}: {number:.4g} {relation} {threshold:g}")
+        return margin
     if margin <= 0:
         raise AssertionError(
             f"claim failed: {name!r}: measured {shown}, expected {relation} {threshold:g} "
@@ -268,8 +275,14 @@ def summarize(entry: dict) -> dict:
     }
 
 
-def claims_in_notebooks(folder: Path | None = None) -> dict:
-    """``{claim name: notebook file}`` for every ``claim("...", ...)`` call in the notebooks.
+def claim_calls(folder: Path | None = None) -> dict:
+    """Every ``claim("...", ...)`` call in the notebooks, read from their source.
+
+    Returns
+    -------
+    dict
+        ``{claim name: {"notebook": file name, "direction": "above" or "below",
+        "threshold": float, or None when it is not a literal number}}``.
 
     Raises
     ------
@@ -294,9 +307,38 @@ def claims_in_notebooks(folder: Path | None = None) -> dict:
                         raise ValueError(f"{path.name}: a claim's name must be a string literal")
                     name = node.args[0].value
                     if name in found:
-                        raise ValueError(f"claim {name!r} is made twice ({found[name]}, {path.name})")
-                    found[name] = path.name
+                        raise ValueError(f"claim {name!r} is made twice ({found[name]['notebook']}, {path.name})")
+                    direction, threshold = None, None
+                    for keyword in node.keywords:
+                        if keyword.arg in ("above", "below"):
+                            direction = keyword.arg
+                            try:
+                                threshold = float(ast.literal_eval(keyword.value))
+                            except (ValueError, TypeError, SyntaxError):
+                                threshold = None
+                    found[name] = {"notebook": path.name, "direction": direction, "threshold": threshold}
     return found
+
+
+def claims_in_notebooks(folder: Path | None = None) -> dict:
+    """``{claim name: notebook file}`` for every ``claim("...", ...)`` call in the notebooks."""
+    return {name: call["notebook"] for name, call in claim_calls(folder).items()}
+
+
+def sync_thresholds(register: dict | None = None, *, calls: dict | None = None) -> dict:
+    """Copy each claim's literal threshold and direction from the notebooks into the register.
+
+    A measured value does not depend on the threshold it is checked against, so after
+    recalibrating a threshold in a notebook the recorded seeds stay valid: this updates the
+    register instead of rerunning them.
+    """
+    register = register if register is not None else load_register()
+    calls = calls if calls is not None else claim_calls()
+    for name, entry in register.get("claims", {}).items():
+        call = calls.get(name)
+        if call and call["threshold"] is not None:
+            entry["threshold"], entry["direction"] = call["threshold"], call["direction"]
+    return register
 
 
 def register_problems(register: dict | None = None, *, notebooks: dict | None = None) -> list:
@@ -306,7 +348,8 @@ def register_problems(register: dict | None = None, *, notebooks: dict | None = 
     least :data:`MIN_SEEDS` seeds, all passing, and ``z >= MIN_Z``.
     """
     register = register if register is not None else load_register()
-    notebooks = notebooks if notebooks is not None else claims_in_notebooks()
+    calls = claim_calls() if notebooks is None else None
+    notebooks = notebooks if notebooks is not None else {name: call["notebook"] for name, call in calls.items()}
     recorded = register.get("claims", {})
     problems = [
         f"{name!r} ({file}) is not in claims.json: run python -m labutils.claims run"
@@ -319,6 +362,13 @@ def register_problems(register: dict | None = None, *, notebooks: dict | None = 
             continue
         if entry.get("notebook") != notebooks[name]:
             problems.append(f"{name!r}: recorded for {entry.get('notebook')}, made in {notebooks[name]}")
+        call = (calls or {}).get(name)
+        recorded_threshold = (entry.get("threshold"), entry.get("direction"))
+        if call and call["threshold"] is not None and (call["threshold"], call["direction"]) != recorded_threshold:
+            problems.append(
+                f"{name!r}: {call['direction']} {call['threshold']:g} in {call['notebook']}, "
+                f"{entry.get('direction')} {entry.get('threshold')} in claims.json: run python -m labutils.claims sync"
+            )
         stats = summarize(entry)
         if stats["seeds"] < MIN_SEEDS:
             problems.append(f"{name!r}: {stats['seeds']} seeds recorded, at least {MIN_SEEDS} needed")
@@ -376,13 +426,12 @@ def merge_records(register: dict, records: list) -> dict:
     """Add log records (dicts with notebook, name, value, threshold, direction, seed) to the register.
 
     A claim's threshold and direction are those of its newest record; a seed run again
-    replaces its old value.
+    replaces its old value. Values are kept when only the threshold changes (they do not
+    depend on it); after changing an experiment, rerun every seed.
     """
     claims = register.setdefault("claims", {})
     for record in records:
         entry = claims.setdefault(record["name"], {"values": {}})
-        if (entry.get("threshold"), entry.get("direction")) != (record["threshold"], record["direction"]):
-            entry["values"] = {}  # a new threshold: the old values were checked against another
         entry.update(
             notebook=record["notebook"],
             threshold=record["threshold"],
@@ -407,13 +456,20 @@ def _parse_seeds(text: str) -> list:
     return seeds
 
 
-def run_notebook(path: Path, *, seed: int, log: Path, timeout: int = 1800, save: bool = False) -> float:
+def run_notebook(
+    path: Path, *, seed: int, log: Path, timeout: int = 1800, save: bool = False, measure: bool = False
+) -> float:
     """Execute one notebook (fast profile) at ``seed``; return its seconds.
 
     Its claims append to ``log``. With ``save`` the executed notebook (outputs, and the
     per-run metadata stripped) replaces the file, as ``make execute`` does; otherwise the
-    outputs are discarded. Raises the notebook's error if a cell fails.
+    outputs are discarded. With ``measure`` a failing claim is recorded and reported instead
+    of stopping the notebook (``LABUTILS_CLAIMS_MEASURE=1``), so that one run measures every
+    claim; use it to calibrate, never to save outputs. Raises the notebook's error if a cell
+    fails.
     """
+    if save and measure:
+        raise ValueError("outputs are saved from a normal run, not a measuring one")
     import nbformat
     from nbclient import NotebookClient
 
@@ -424,6 +480,7 @@ def run_notebook(path: Path, *, seed: int, log: Path, timeout: int = 1800, save:
         LABUTILS_PROFILE="fast",
         LABUTILS_CLAIMS_LOG=str(log),
         LABUTILS_NOTEBOOK=path.name,
+        LABUTILS_CLAIMS_MEASURE="1" if measure else "0",
     )
     started = time.perf_counter()
     from .hygiene import KERNEL_ARGUMENTS
@@ -444,42 +501,69 @@ def run_notebook(path: Path, *, seed: int, log: Path, timeout: int = 1800, save:
     return seconds
 
 
-def _run_task(path: Path, seed: int, folder: Path, save: bool = False) -> tuple:
+def _run_task(path: Path, seed: int, folder: Path, save: bool = False, measure: bool = False) -> tuple:
+    """Run one notebook at one seed; return (path, seed, seconds, records, error or None)."""
     log = folder / f"{path.stem}-{seed}.jsonl"
-    seconds = run_notebook(path, seed=seed, log=log, save=save)
+    error = None
+    started = time.perf_counter()
+    try:
+        run_notebook(path, seed=seed, log=log, save=save, measure=measure)
+    except Exception as exception:  # a failing cell: keep the claims measured before it
+        last_line = (str(exception).strip().splitlines() or [""])[-1]
+        error = f"{type(exception).__name__}: {last_line}"
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return path, seed, seconds, records
+    return path, seed, time.perf_counter() - started, records, error
 
 
 def run(
-    notebooks: list, seeds: list, *, jobs: int = 1, register_path: Path | None = None, save_outputs: bool = False
+    notebooks: list,
+    seeds: list,
+    *,
+    jobs: int = 1,
+    register_path: Path | None = None,
+    save_outputs: bool = False,
+    measure: bool = False,
 ) -> dict:
     """Execute each notebook at each seed and merge the claims they log into the register.
 
     The register is rewritten after every notebook run, so an interrupted run keeps what it
     measured; running more seeds later appends to it. ``jobs`` notebooks run at once, each
     in its own kernel. With ``save_outputs`` each notebook's run at the first seed is saved
-    as its committed outputs.
+    as its committed outputs; with ``measure`` failing claims are recorded, not raised (see
+    :func:`run_notebook`). A run that fails is reported and the others go on.
+
+    Returns
+    -------
+    dict
+        The register, with ``"failures"``: one line per notebook run that failed.
     """
     register_path = Path(register_path or REGISTER)
     tasks = [(path, seed) for seed in seeds for path in notebooks]
     folder = Path(tempfile.mkdtemp(prefix="labutils-claims-"))
     started = time.perf_counter()
+    failures = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [
-            pool.submit(_run_task, path, seed, folder, save_outputs and seed == seeds[0]) for path, seed in tasks
+            pool.submit(_run_task, path, seed, folder, save_outputs and seed == seeds[0], measure)
+            for path, seed in tasks
         ]
         for done, future in enumerate(as_completed(futures), start=1):
-            path, seed, seconds, records = future.result()
+            path, seed, seconds, records, error = future.result()
             register = merge_records(load_register(register_path), records)
             _write_json(register_path, register)
             left = (time.perf_counter() - started) / done * (len(tasks) - done)
+            failed = [record["name"] for record in records if record["margin"] <= 0]
+            status = f"FAILED ({error})" if error else (f"{len(failed)} claims fail" if failed else "ok")
             print(
                 f"[{done}/{len(tasks)}] {path.name} seed {seed}: {seconds:.0f} s, "
-                f"{len(records)} claims; about {left / 60:.0f} min left",
+                f"{len(records)} claims, {status}; about {left / 60:.0f} min left",
                 flush=True,
             )
-    return load_register(register_path)
+            if error:
+                failures.append(f"{path.name} seed {seed}: {error}")
+    register = load_register(register_path)
+    register["failures"] = failures
+    return register
 
 
 def main(argv: list | None = None) -> int:
@@ -496,7 +580,13 @@ def main(argv: list | None = None) -> int:
         action="store_true",
         help="save each notebook's run at the first seed as its committed outputs",
     )
+    run_parser.add_argument(
+        "--measure",
+        action="store_true",
+        help="record failing claims instead of stopping at them (to calibrate thresholds)",
+    )
     commands.add_parser("table", help="render the claims table into README.md")
+    commands.add_parser("sync", help="copy the notebooks' thresholds into claims.json, then render the table")
     commands.add_parser("check", help="list claims that break the calibration rule")
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -505,7 +595,14 @@ def main(argv: list | None = None) -> int:
         chosen = [path for path in every if not wanted or path.name in wanted or path.name[:2] in wanted]
         if not chosen:
             parser.error(f"no notebook matches {wanted}")
-        run(chosen, _parse_seeds(args.seeds), jobs=args.jobs, save_outputs=args.save_outputs)
+        result = run(
+            chosen, _parse_seeds(args.seeds), jobs=args.jobs, save_outputs=args.save_outputs, measure=args.measure
+        )
+        for failure in result["failures"]:
+            print("failed:", failure)
+        args.command = "table"
+    if args.command == "sync":
+        _write_json(REGISTER, sync_thresholds())
         args.command = "table"
     if args.command == "table":
         readme = PROJECT_ROOT / "README.md"

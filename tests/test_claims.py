@@ -148,14 +148,43 @@ def test_register_rule_passes_a_calibrated_claim_and_checks_both_directions_of_s
     assert "recorded for 01_x.ipynb" in moved[0]
 
 
-def test_merge_records_appends_seeds_and_resets_on_a_new_threshold():
+def test_merge_records_appends_seeds_and_keeps_values_when_only_the_threshold_changes():
     record = dict(name="c", notebook="01_x.ipynb", threshold=0.1, direction="above", profile="fast", value=0.5, seed=0)
     register = claims.merge_records({"claims": {}}, [record, dict(record, seed=1, value=0.6)])
     assert register["claims"]["c"]["values"] == {"0": 0.5, "1": 0.6}
     register = claims.merge_records(register, [dict(record, seed=1, value=0.7)])
     assert register["claims"]["c"]["values"] == {"0": 0.5, "1": 0.7}
     register = claims.merge_records(register, [dict(record, threshold=0.2, seed=2)])
-    assert register["claims"]["c"]["values"] == {"2": 0.5}
+    assert register["claims"]["c"]["values"] == {"0": 0.5, "1": 0.7, "2": 0.5}
+    assert register["claims"]["c"]["threshold"] == 0.2
+
+
+def test_a_threshold_changed_in_a_notebook_is_caught_and_synced(tmp_path, monkeypatch):
+    cell = {"cell_type": "code", "metadata": {}, "source": 'claim("c", x, above=-0.25)\nclaim("d", y, below=limit)'}
+    (tmp_path / "01_x.ipynb").write_text(json.dumps({"cells": [cell]}))
+    calls = claims.claim_calls(tmp_path)
+    assert calls["c"] == {"notebook": "01_x.ipynb", "direction": "above", "threshold": -0.25}
+    assert calls["d"]["threshold"] is None and calls["d"]["direction"] == "below"
+    register = {"claims": {"c": entry([0.5, 0.52, 0.48, 0.5, 0.51, 0.49, 0.5, 0.5], threshold=0.1)}}
+    register["claims"]["c"]["notebook"] = "01_x.ipynb"
+    monkeypatch.setattr(claims, "claim_calls", lambda folder=None: calls)
+    problems = claims.register_problems(register)
+    assert any("above -0.25 in 01_x.ipynb" in problem and "sync" in problem for problem in problems)
+    synced = claims.sync_thresholds(register, calls=calls)
+    assert synced["claims"]["c"]["threshold"] == -0.25
+    assert not [problem for problem in claims.register_problems(synced) if "'c'" in problem]
+
+
+def test_measuring_mode_records_a_failing_claim_instead_of_raising(tmp_path, monkeypatch, capsys):
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setenv("LABUTILS_CLAIMS_LOG", str(log))
+    monkeypatch.setenv("LABUTILS_CLAIMS_MEASURE", "1")
+    assert claim("too strong", 0.2, above=0.5) == pytest.approx(-0.3)
+    assert "claim FAILS" in capsys.readouterr().out
+    assert json.loads(log.read_text())["margin"] == pytest.approx(-0.3)
+    monkeypatch.setenv("LABUTILS_CLAIMS_MEASURE", "0")
+    with pytest.raises(AssertionError):
+        claim("too strong", 0.2, above=0.5)
 
 
 def test_claims_are_found_in_notebooks_and_names_must_be_unique(tmp_path):
@@ -223,4 +252,24 @@ def test_runner_executes_notebooks_over_seeds_and_fills_the_register(tmp_path):
     register = claims.run([path], [0, 3], jobs=2, register_path=register_path)
     entry = register["claims"]["seed plus one is positive"]
     assert entry["values"] == {"0": 1.0, "3": 4.0} and entry["notebook"] == "98_tiny.ipynb"
-    assert json.loads(register_path.read_text()) == register
+    assert json.loads(register_path.read_text())["claims"] == register["claims"]
+    assert register["failures"] == []
+
+
+def test_runner_reports_a_failing_run_and_goes_on(tmp_path):
+    import nbformat
+
+    source = (
+        "from labutils.claims import claim\nfrom labutils.config import seed_everything\n"
+        "SEED = seed_everything()\nclaim('the seed is below 2', SEED, below=2)\nclaim('after it', 1.0, above=0)"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "97_fails.ipynb"
+    nbformat.write(notebook, path)
+    register = claims.run([path], [0, 3], register_path=tmp_path / "claims.json")
+    assert len(register["failures"]) == 1 and "seed 3" in register["failures"][0]
+    assert register["claims"]["the seed is below 2"]["values"] == {"0": 0.0, "3": 3.0}
+    assert register["claims"]["after it"]["values"] == {"0": 1.0}  # seed 3 stopped at the failure
+    measured = claims.run([path], [3], register_path=tmp_path / "measured.json", measure=True)
+    assert measured["failures"] == [] and measured["claims"]["after it"]["values"] == {"3": 1.0}
