@@ -44,10 +44,16 @@ $(STAMP): pyproject.toml requirements.lock
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/
 
-# Unit tests and every notebook at seed 0, then the calibrated notebooks at a second seed.
+# nbval runs each notebook top to bottom in its own kernel; TEST_JOBS notebooks at once (two
+# halve the wall time on a 2-core machine: much of a notebook is single-threaded).
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 --sanitize-with tests/nbval_sanitize.cfg
+TEST_JOBS ?= 2
+NBVAL_JOBS = $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadscope)
+
+# Unit tests, every notebook at seed 0, then the calibrated notebooks at a second seed.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=1200 --sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest $(NBVAL_JOBS) $(NOTEBOOKS) $(NBVAL)
 	@$(MAKE) --no-print-directory notebooks-second-seed
 
 lint: $(STAMP)
@@ -76,8 +82,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest $(NOTEBOOKS) --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=1200 --sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest $(NBVAL_JOBS) $(NOTEBOOKS) $(NBVAL)
 
 # A second seed for the notebooks, derived from the commit so that every commit tries another
 # one; printed first, so a failure can be rerun with LABUTILS_SEED=<seed>.
@@ -91,8 +96,7 @@ CALIBRATED = $(shell $(PYTHON) -c 'import json; claims = json.load(open("noteboo
 notebooks-second-seed: $(STAMP)
 	@echo "calibrated notebooks at a second seed derived from the commit: LABUTILS_SEED=$(SECOND_SEED)"
 	@echo "(rerun a failure with: make notebooks-second-seed SECOND_SEED=$(SECOND_SEED))"
-	$(if $(CALIBRATED),LABUTILS_SEED=$(SECOND_SEED) $(BIN)/python -m pytest $(CALIBRATED) --nbval-lax \
-		--nbval-current-env --nbval-cell-timeout=1200 --sanitize-with tests/nbval_sanitize.cfg,\
+	$(if $(CALIBRATED),LABUTILS_SEED=$(SECOND_SEED) $(BIN)/python -m pytest $(NBVAL_JOBS) $(CALIBRATED) $(NBVAL),\
 		@echo "no notebook has calibrated claims yet")
 
 data: $(STAMP)

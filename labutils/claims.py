@@ -298,7 +298,8 @@ def claim_calls(folder: Path | None = None) -> dict:
             source = "".join(cell["source"])
             if "claim(" not in source:
                 continue
-            lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+            # IPython magics (%...) and shell lines (!...) are not Python; a line continuing with != is
+            lines = [line for line in source.splitlines() if not re.match(r"\s*(%|!(?!=))", line)]
             for node in ast.walk(ast.parse("\n".join(lines))):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "claim":
                     if not (

@@ -193,7 +193,7 @@ def test_claims_are_found_in_notebooks_and_names_must_be_unique(tmp_path):
         return json.dumps({"cells": cells})
 
     (tmp_path / "01_a.ipynb").write_text(
-        notebook('%matplotlib inline\nclaim("one", x, above=0)', 'claim(\n    "two", y, below=1)')
+        notebook('%matplotlib inline\n!ls\nclaim("one", x, above=0)', 'claim(\n    "two", (y\n    != 0), below=1)')
     )
     assert claims.claims_in_notebooks(tmp_path) == {"one": "01_a.ipynb", "two": "01_a.ipynb"}
     (tmp_path / "02_b.ipynb").write_text(notebook('claim("one", z, above=0)'))
