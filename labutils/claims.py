@@ -444,6 +444,16 @@ def merge_records(register: dict, records: list) -> dict:
     return register
 
 
+def merge_registers(register: dict, other: dict) -> dict:
+    """Add every claim and seed of ``other`` to ``register`` (``other`` wins where both have a seed)."""
+    claims = register.setdefault("claims", {})
+    for name, entry in other.get("claims", {}).items():
+        target = claims.setdefault(name, {"values": {}})
+        target.update({key: value for key, value in entry.items() if key != "values"})
+        target["values"] = dict(sorted({**target["values"], **entry["values"]}.items(), key=lambda item: int(item[0])))
+    return register
+
+
 def _parse_seeds(text: str) -> list:
     seeds = []
     for part in text.split(","):
@@ -580,12 +590,19 @@ def main(argv: list | None = None) -> int:
         help="save each notebook's run at the first seed as its committed outputs",
     )
     run_parser.add_argument(
+        "--register",
+        default=None,
+        help="register file to fill (default notebooks/claims.json; another file lets two runs go at once)",
+    )
+    run_parser.add_argument(
         "--measure",
         action="store_true",
         help="record failing claims instead of stopping at them (to calibrate thresholds)",
     )
     commands.add_parser("table", help="render the claims table into README.md")
     commands.add_parser("sync", help="copy the notebooks' thresholds into claims.json, then render the table")
+    merge_parser = commands.add_parser("merge", help="add the claims of other register files to claims.json")
+    merge_parser.add_argument("files", nargs="+")
     commands.add_parser("check", help="list claims that break the calibration rule")
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -595,10 +612,24 @@ def main(argv: list | None = None) -> int:
         if not chosen:
             parser.error(f"no notebook matches {wanted}")
         result = run(
-            chosen, _parse_seeds(args.seeds), jobs=args.jobs, save_outputs=args.save_outputs, measure=args.measure
+            chosen,
+            _parse_seeds(args.seeds),
+            jobs=args.jobs,
+            register_path=args.register,
+            save_outputs=args.save_outputs,
+            measure=args.measure,
         )
         for failure in result["failures"]:
             print("failed:", failure)
+        if args.register:
+            print(f"claims recorded in {args.register}; add them with: python -m labutils.claims merge {args.register}")
+            return 1 if result["failures"] else 0
+        args.command = "table"
+    if args.command == "merge":
+        register = load_register()
+        for other in args.files:
+            merge_registers(register, load_register(Path(other)))
+        _write_json(REGISTER, register)
         args.command = "table"
     if args.command == "sync":
         _write_json(REGISTER, sync_thresholds())

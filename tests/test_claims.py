@@ -273,3 +273,11 @@ def test_runner_reports_a_failing_run_and_goes_on(tmp_path):
     assert register["claims"]["after it"]["values"] == {"0": 1.0}  # seed 3 stopped at the failure
     measured = claims.run([path], [3], register_path=tmp_path / "measured.json", measure=True)
     assert measured["failures"] == [] and measured["claims"]["after it"]["values"] == {"3": 1.0}
+
+
+def test_registers_from_two_runs_merge_seed_by_seed():
+    mine = {"claims": {"c": entry([0.5, 0.6])}}
+    theirs = {"claims": {"c": {**entry([0.0]), "values": {"1": 0.7, "2": 0.8}}, "d": entry([1.0])}}
+    merged = claims.merge_registers(mine, theirs)
+    assert merged["claims"]["c"]["values"] == {"0": 0.5, "1": 0.7, "2": 0.8}
+    assert merged["claims"]["d"]["values"] == {"0": 1.0}
