@@ -118,6 +118,12 @@ def test_outputs_come_from_one_fresh_run(path):
         if output.output_type == "error"
     ]
     assert not errors, "the committed notebook holds an error output"
+    measuring = [
+        cell.source.splitlines()[0]
+        for cell in notebook.cells
+        if cell.cell_type == "code" and any("claim FAILS" in output.get("text", "") for output in cell.outputs)
+    ]
+    assert not measuring, f"outputs saved from a measuring run show a failing claim (cells {measuring}): re-execute"
     assert path.stat().st_size < 2_500_000, f"{path.name} is {path.stat().st_size / 1e6:.1f} MB"
 
 
