@@ -467,8 +467,25 @@ def _parse_seeds(text: str) -> list:
     return seeds
 
 
+#: Environment variables that limit a process to one CPU thread (PyTorch, BLAS, TensorFlow).
+ONE_THREAD = {
+    "LABUTILS_TORCH_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+}
+
+
 def run_notebook(
-    path: Path, *, seed: int, log: Path, timeout: int = 1800, save: bool = False, measure: bool = False
+    path: Path,
+    *,
+    seed: int,
+    log: Path,
+    timeout: int = 1800,
+    save: bool = False,
+    measure: bool = False,
+    one_thread: bool = False,
 ) -> float:
     """Execute one notebook (fast profile) at ``seed``; return its seconds.
 
@@ -477,14 +494,17 @@ def run_notebook(
     outputs are discarded. With ``measure`` a failing claim is recorded and reported instead
     of stopping the notebook (``LABUTILS_CLAIMS_MEASURE=1``), so that one run measures every
     claim; use it to calibrate (saved outputs must not show a failing claim: a test checks
-    that). Raises the notebook's error if a cell fails.
+    that). With ``one_thread`` the kernel uses one CPU thread (:data:`ONE_THREAD`, unless the
+    caller set those variables): several notebooks at once on a small machine are much faster
+    that way than with every kernel spinning up a thread per core. Raises the notebook's error
+    if a cell fails.
     """
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
     environment = dict(
-        os.environ,
+        {**ONE_THREAD, **os.environ} if one_thread else os.environ,
         LABUTILS_SEED=str(seed),
         LABUTILS_PROFILE="fast",
         LABUTILS_CLAIMS_LOG=str(log),
@@ -510,13 +530,15 @@ def run_notebook(
     return seconds
 
 
-def _run_task(path: Path, seed: int, folder: Path, save: bool = False, measure: bool = False) -> tuple:
+def _run_task(
+    path: Path, seed: int, folder: Path, save: bool = False, measure: bool = False, one_thread: bool = False
+) -> tuple:
     """Run one notebook at one seed; return (path, seed, seconds, records, error or None)."""
     log = folder / f"{path.stem}-{seed}.jsonl"
     error = None
     started = time.perf_counter()
     try:
-        run_notebook(path, seed=seed, log=log, save=save, measure=measure)
+        run_notebook(path, seed=seed, log=log, save=save, measure=measure, one_thread=one_thread)
     except Exception as exception:  # a failing cell: keep the claims measured before it
         last_line = (str(exception).strip().splitlines() or [""])[-1]
         error = f"{type(exception).__name__}: {last_line}"
@@ -537,9 +559,10 @@ def run(
 
     The register is rewritten after every notebook run, so an interrupted run keeps what it
     measured; running more seeds later appends to it. ``jobs`` notebooks run at once, each
-    in its own kernel. With ``save_outputs`` each notebook's run at the first seed is saved
-    as its committed outputs; with ``measure`` failing claims are recorded, not raised (see
-    :func:`run_notebook`). A run that fails is reported and the others go on.
+    in its own kernel (with one CPU thread each when ``jobs > 1``). With ``save_outputs``
+    each notebook's run at the first seed is saved as its committed outputs; with
+    ``measure`` failing claims are recorded, not raised (see :func:`run_notebook`). A run
+    that fails is reported and the others go on.
 
     Returns
     -------
@@ -553,7 +576,7 @@ def run(
     failures = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [
-            pool.submit(_run_task, path, seed, folder, save_outputs and seed == seeds[0], measure)
+            pool.submit(_run_task, path, seed, folder, save_outputs and seed == seeds[0], measure, jobs > 1)
             for path, seed in tasks
         ]
         for done, future in enumerate(as_completed(futures), start=1):
