@@ -44,16 +44,20 @@ $(STAMP): pyproject.toml requirements.lock
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(LAB_ARGS) notebooks/
 
-# nbval runs each notebook top to bottom in its own kernel; TEST_JOBS notebooks at once (two
-# halve the wall time on a 2-core machine: much of a notebook is single-threaded).
+# nbval runs each notebook top to bottom in its own kernel; TEST_JOBS notebooks at once, each
+# kernel on one CPU thread (two kernels that each spin up a thread per core slow each other
+# down several times on a 2-core machine).
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 --sanitize-with tests/nbval_sanitize.cfg
 TEST_JOBS ?= 2
-NBVAL_JOBS = $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadscope)
+PARALLEL = $(filter-out 0 1,$(TEST_JOBS))
+NBVAL_JOBS = $(if $(PARALLEL),-n $(TEST_JOBS) --dist loadscope)
+ONE_THREAD = $(if $(PARALLEL),LABUTILS_TORCH_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	OPENBLAS_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1)
 
 # Unit tests, every notebook at seed 0, then the calibrated notebooks at a second seed.
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest $(NBVAL_JOBS) $(NOTEBOOKS) $(NBVAL)
+	$(ONE_THREAD) $(BIN)/python -m pytest $(NBVAL_JOBS) $(NOTEBOOKS) $(NBVAL)
 	@$(MAKE) --no-print-directory notebooks-second-seed
 
 lint: $(STAMP)
@@ -82,7 +86,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest $(NBVAL_JOBS) $(NOTEBOOKS) $(NBVAL)
+	$(ONE_THREAD) $(BIN)/python -m pytest $(NBVAL_JOBS) $(NOTEBOOKS) $(NBVAL)
 
 # A second seed for the notebooks, derived from the commit so that every commit tries another
 # one; printed first, so a failure can be rerun with LABUTILS_SEED=<seed>.
@@ -96,7 +100,8 @@ CALIBRATED = $(shell $(PYTHON) -c 'import json; claims = json.load(open("noteboo
 notebooks-second-seed: $(STAMP)
 	@echo "calibrated notebooks at a second seed derived from the commit: LABUTILS_SEED=$(SECOND_SEED)"
 	@echo "(rerun a failure with: make notebooks-second-seed SECOND_SEED=$(SECOND_SEED))"
-	$(if $(CALIBRATED),LABUTILS_SEED=$(SECOND_SEED) $(BIN)/python -m pytest $(NBVAL_JOBS) $(CALIBRATED) $(NBVAL),\
+	$(if $(CALIBRATED),LABUTILS_SEED=$(SECOND_SEED) $(ONE_THREAD) $(BIN)/python -m pytest $(NBVAL_JOBS) \
+		$(CALIBRATED) $(NBVAL),\
 		@echo "no notebook has calibrated claims yet")
 
 data: $(STAMP)
