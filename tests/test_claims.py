@@ -237,17 +237,22 @@ def test_paired_difference_str_is_readable():
     assert "+0.1000 ± 0.0100" in text and "95% interval" in text and "8 pairs" in text
 
 
-def test_runner_executes_notebooks_over_seeds_and_fills_the_register(tmp_path):
+def tiny_notebook(path, claims_source):
+    """Write a one-cell notebook that seeds itself and then runs ``claims_source``."""
     import nbformat
 
     source = (
         "from labutils.claims import claim\nfrom labutils.config import seed_everything\n"
-        "SEED = seed_everything()\nclaim('seed plus one is positive', SEED + 1, above=0)"
+        "SEED = seed_everything()\n" + claims_source
     )
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = tmp_path / "98_tiny.ipynb"
     nbformat.write(notebook, path)
+    return path
+
+
+def test_runner_executes_notebooks_over_seeds_and_fills_the_register(tmp_path):
+    path = tiny_notebook(tmp_path / "98_tiny.ipynb", "claim('seed plus one is positive', SEED + 1, above=0)")
     register_path = tmp_path / "claims.json"
     register = claims.run([path], [0, 3], jobs=2, register_path=register_path)
     entry = register["claims"]["seed plus one is positive"]
@@ -257,16 +262,9 @@ def test_runner_executes_notebooks_over_seeds_and_fills_the_register(tmp_path):
 
 
 def test_runner_reports_a_failing_run_and_goes_on(tmp_path):
-    import nbformat
-
-    source = (
-        "from labutils.claims import claim\nfrom labutils.config import seed_everything\n"
-        "SEED = seed_everything()\nclaim('the seed is below 2', SEED, below=2)\nclaim('after it', 1.0, above=0)"
+    path = tiny_notebook(
+        tmp_path / "97_fails.ipynb", "claim('the seed is below 2', SEED, below=2)\nclaim('after it', 1.0, above=0)"
     )
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = tmp_path / "97_fails.ipynb"
-    nbformat.write(notebook, path)
     register = claims.run([path], [0, 3], register_path=tmp_path / "claims.json")
     assert len(register["failures"]) == 1 and "seed 3" in register["failures"][0]
     assert register["claims"]["the seed is below 2"]["values"] == {"0": 0.0, "3": 3.0}
