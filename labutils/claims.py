@@ -647,7 +647,10 @@ def main(argv: list | None = None) -> int:
         if args.register:
             print(f"claims recorded in {args.register}; add them with: python -m labutils.claims merge {args.register}")
             return 1 if result["failures"] else 0
+        failed_runs = len(result["failures"])
         args.command = "table"
+    else:
+        failed_runs = 0
     if args.command == "merge":
         register = load_register()
         for other in args.files:
@@ -664,7 +667,7 @@ def main(argv: list | None = None) -> int:
         if new != text:
             readme.write_text(new)
         print("README.md claims table " + ("updated" if new != text else "already up to date"))
-        return 0
+        return 1 if failed_runs else 0  # a notebook run that failed fails `make claims`
     problems = register_problems()
     for problem in problems:
         print(problem)
