@@ -3,6 +3,7 @@
 Usage::
 
     python -m labutils.pretrain NAME [--profile fast|full] [--epochs N] [--smoke]
+    python -m labutils.pretrain NAME --verify
     python -m labutils.pretrain --list
 
 This module is the checkpoint pipeline (:class:`Recipe`, :data:`RECIPES`, :func:`run_recipe`,
@@ -16,6 +17,12 @@ import too), trains it from a fixed seed, evaluates it on a fixed validation spl
 it with :func:`labutils.checkpoints.save_checkpoint`. The manifest entry records the exact
 command, the commit, the hardware, the wall time, the metrics and the tolerance within which
 re-running the same command in the same profile reproduces them.
+
+``--verify`` re-runs a committed recipe with its manifest's profile, epochs and seed into a
+temporary folder, compares the metrics with the manifest's within its ``tolerance``, and records
+the outcome (command, commit, hardware, threads, wall time, both sets of metrics) under the
+recipe's name in ``reproductions.json`` beside the manifest (:func:`verify_recipe`); it exits
+with status 1 when a metric is outside its tolerance.
 
 ``--smoke`` trains a few steps into a temporary folder (``LABUTILS_CHECKPOINT_DIR`` when it
 is set, else a fresh temporary directory): it checks that a recipe runs without touching
@@ -48,7 +55,9 @@ Recipes
 from __future__ import annotations
 
 import argparse
+import datetime
 import functools
+import json
 import os
 import shlex
 import sys
@@ -56,6 +65,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -65,6 +75,7 @@ from .checkpoints import checkpoint_dir, checkpoint_exists, load_checkpoint, man
 from .config import profile as active_profile
 from .config import set_torch_threads, torch_device
 from .data import SPLIT_SEED, DataError, cifar5_source_split, cifar10_simclr_split, mnist1d_split
+from .files import atomic_write
 from .simclr import (
     SimCLRModel,
     build_cifar10_simclr,
@@ -575,6 +586,112 @@ def run_recipe(
     return save_checkpoint(model, name, command=command, wall_time_s=wall_time, metrics=metrics, extra=extra)
 
 
+def compare_with_manifest(entry: dict, committed: dict) -> dict:
+    """Compare a re-run's metrics with a committed manifest entry.
+
+    Parameters
+    ----------
+    entry : dict
+        The manifest entry of the re-run (as returned by :func:`run_recipe`).
+    committed : dict
+        The committed manifest entry of the same recipe; its ``tolerance`` lists the metrics
+        to compare.
+
+    Returns
+    -------
+    dict
+        ``{metric: {"rerun", "manifest", "difference", "tolerance", "within"}}`` for every
+        metric with a tolerance.
+
+    Raises
+    ------
+    ValueError
+        If the re-run lacks a metric that the committed entry has a tolerance for.
+    """
+    missing = set(committed.get("tolerance", {})) - set(entry["metrics"])
+    if missing:
+        raise ValueError(f"the re-run has no metric {sorted(missing)}; is it the same recipe?")
+    comparison = {}
+    for metric, tolerance in committed["tolerance"].items():
+        rerun, recorded = entry["metrics"][metric], committed["metrics"][metric]
+        difference = round(rerun - recorded, 6)
+        comparison[metric] = dict(
+            rerun=rerun,
+            manifest=recorded,
+            difference=difference,
+            tolerance=tolerance,
+            within=abs(difference) <= tolerance,
+        )
+    return comparison
+
+
+def record_reproduction(name: str, entry: dict, committed: dict, *, folder: Path) -> dict:
+    """Write the outcome of re-running recipe ``name`` into ``folder/reproductions.json``.
+
+    Parameters
+    ----------
+    name : str
+    entry, committed : dict
+        The re-run's manifest entry and the committed one (see :func:`compare_with_manifest`).
+    folder : Path
+        The committed checkpoint folder (``data/checkpoints``).
+
+    Returns
+    -------
+    dict
+        The record: date, command, commit, hardware, torch threads, wall time, the committed
+        checkpoint's commit and wall time, the metric comparison and ``reproduces`` (every metric
+        within its tolerance). The file is replaced atomically; other recipes' records stay.
+    """
+    comparison = compare_with_manifest(entry, committed)
+    record = {
+        "date": datetime.date.today().isoformat(),
+        "command": entry.get("command", f"python -m labutils.pretrain {name} --verify"),
+        "commit": entry["commit"],
+        "hardware": entry["hardware"],
+        "torch_threads": entry.get("torch_threads"),
+        "wall_time_s": entry["wall_time_s"],
+        "committed_commit": committed["commit"],
+        "committed_wall_time_s": committed["wall_time_s"],
+        "metrics": comparison,
+        "reproduces": all(row["within"] for row in comparison.values()),
+    }
+    path = Path(folder) / "reproductions.json"
+    records = json.loads(path.read_text()) if path.exists() else {}
+    records[name] = record
+    text = json.dumps(records, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, lambda temporary: temporary.write_text(text))
+    return record
+
+
+def verify_recipe(name: str) -> dict:
+    """Re-run committed recipe ``name`` in a temporary folder and record how well it reproduces.
+
+    Uses the committed manifest entry's profile, epochs and seed; the committed checkpoint is
+    not touched. Returns the record written by :func:`record_reproduction`.
+    """
+    folder = checkpoint_dir()
+    committed = manifest().get(name)
+    if committed is None:
+        raise DataError(f"{name} has no committed manifest entry in {folder}: run python -m labutils.pretrain {name}")
+    previous = os.environ.get("LABUTILS_CHECKPOINT_DIR")
+    os.environ["LABUTILS_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix=f"labutils-verify-{name}-")
+    try:
+        entry = run_recipe(
+            name,
+            profile=committed["profile"],
+            epochs=committed["epochs"],
+            seed=committed["seed"],
+            command=f"python -m labutils.pretrain {name} --verify",
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("LABUTILS_CHECKPOINT_DIR")
+        else:
+            os.environ["LABUTILS_CHECKPOINT_DIR"] = previous
+    return record_reproduction(name, entry, committed, folder=folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -586,6 +703,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--smoke", action="store_true", help="train a few steps into a temporary checkpoint folder")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-run with the manifest's settings in a temporary folder, compare the metrics with the "
+        "manifest and record the outcome in reproductions.json",
+    )
     args = parser.parse_args(argv)
     if args.list or args.name is None:
         for name, recipe in sorted(RECIPES.items()):
@@ -596,6 +719,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke and not os.environ.get("LABUTILS_CHECKPOINT_DIR"):
         os.environ["LABUTILS_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="labutils-smoke-")
     set_torch_threads()  # LABUTILS_TORCH_THREADS, when set, caps PyTorch's CPU threads
+    if args.verify:
+        if args.smoke or args.epochs is not None:
+            parser.error("--verify uses the manifest's settings: drop --smoke and --epochs")
+        record = verify_recipe(args.name)
+        for metric, row in record["metrics"].items():
+            print(
+                f"{metric}: {row['rerun']} vs manifest {row['manifest']} (tolerance {row['tolerance']}): "
+                f"{'ok' if row['within'] else 'OUTSIDE'}"
+            )
+        print(
+            f"{args.name} {'reproduces' if record['reproduces'] else 'does NOT reproduce'} its manifest "
+            f"({record['wall_time_s']} s); recorded in {checkpoint_dir() / 'reproductions.json'}"
+        )
+        return 0 if record["reproduces"] else 1
     command = shlex.join(["python", "-m", "labutils.pretrain", *argv])
     entry = run_recipe(args.name, profile=args.profile, epochs=args.epochs, smoke=args.smoke, command=command)
     print(

@@ -165,3 +165,59 @@ def test_load_or_train_loads_with_provenance_or_says_how_to_make_it(project_data
     model = pretrain.load_or_train("mnist1d_teacher")
     assert not model.training
     assert "loaded checkpoint made by `python -m labutils.pretrain mnist1d_teacher --smoke`" in capsys.readouterr().out
+
+
+def test_compare_with_manifest_uses_the_tolerance_and_names_missing_metrics():
+    committed = {"metrics": {"accuracy": 0.80, "loss": 0.5}, "tolerance": {"accuracy": 0.02}}
+    comparison = pretrain.compare_with_manifest({"metrics": {"accuracy": 0.79, "loss": 9.0}}, committed)
+    assert comparison == {"accuracy": dict(rerun=0.79, manifest=0.80, difference=-0.01, tolerance=0.02, within=True)}
+    assert not pretrain.compare_with_manifest({"metrics": {"accuracy": 0.75}}, committed)["accuracy"]["within"]
+    with pytest.raises(ValueError, match="accuracy"):
+        pretrain.compare_with_manifest({"metrics": {"loss": 0.5}}, committed)
+
+
+def test_verify_reruns_in_a_temporary_folder_and_records_the_outcome(tmp_path, monkeypatch):
+    committed_folder = tmp_path / "committed"
+    committed_folder.mkdir()
+    committed = {
+        "profile": "fast",
+        "epochs": 3,
+        "seed": 0,
+        "commit": "abc1234",
+        "wall_time_s": 10.0,
+        "metrics": {"val_accuracy": 0.9},
+        "tolerance": {"val_accuracy": 0.01},
+    }
+    (committed_folder / "manifest.json").write_text(json.dumps({"mnist1d_teacher": committed}))
+    (committed_folder / "reproductions.json").write_text(json.dumps({"other": {"kept": True}}))
+    monkeypatch.setenv("LABUTILS_CHECKPOINT_DIR", str(committed_folder))
+    seen = {}
+
+    def fake_run_recipe(name, **options):
+        seen.update(options, folder=os.environ["LABUTILS_CHECKPOINT_DIR"])
+        return {
+            "commit": "def5678",
+            "hardware": "CPU",
+            "torch_threads": 1,
+            "wall_time_s": 12.5,
+            "metrics": {"val_accuracy": 0.905},
+        }
+
+    monkeypatch.setattr(pretrain, "run_recipe", fake_run_recipe)
+    assert pretrain.main(["mnist1d_teacher", "--verify"]) == 0
+    assert (seen["profile"], seen["epochs"], seen["seed"]) == ("fast", 3, 0)
+    assert seen["folder"] != str(committed_folder), "the re-run must not write into the committed folder"
+    assert os.environ["LABUTILS_CHECKPOINT_DIR"] == str(committed_folder)
+    records = json.loads((committed_folder / "reproductions.json").read_text())
+    assert records["other"] == {"kept": True}
+    record = records["mnist1d_teacher"]
+    assert record["reproduces"] and record["committed_commit"] == "abc1234" and record["wall_time_s"] == 12.5
+    assert json.loads((committed_folder / "manifest.json").read_text())["mnist1d_teacher"] == committed
+
+    monkeypatch.setattr(
+        pretrain,
+        "run_recipe",
+        lambda name, **options: {**fake_run_recipe(name, **options), "metrics": {"val_accuracy": 0.8}},
+    )
+    assert pretrain.main(["mnist1d_teacher", "--verify"]) == 1
+    assert not json.loads((committed_folder / "reproductions.json").read_text())["mnist1d_teacher"]["reproduces"]
