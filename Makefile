@@ -47,7 +47,7 @@ lab: $(STAMP)
 # nbval runs each notebook top to bottom in its own kernel; TEST_JOBS notebooks at once, each
 # kernel on one CPU thread (two kernels that each spin up a thread per core slow each other
 # down several times on a 2-core machine).
-NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 --sanitize-with tests/nbval_sanitize.cfg
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 --nbval-sanitize-with tests/nbval_sanitize.cfg
 TEST_JOBS ?= 2
 PARALLEL = $(filter-out 0 1,$(TEST_JOBS))
 NBVAL_JOBS = $(if $(PARALLEL),-n $(TEST_JOBS) --dist loadscope)
