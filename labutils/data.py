@@ -52,6 +52,7 @@ __all__ = [
     "mnist1d_split",
     "cifar5_source_split",
     "cifar10_simclr_split",
+    "rank_within_class",
     "SPLIT_SEED",
     "CIFAR5_SOURCE_CLASSES",
     "prepare_all",
@@ -803,6 +804,27 @@ def mnist1d_split(*, validation_size: int = 800, seed: int = SPLIT_SEED) -> dict
     }
 
 
+def rank_within_class(labels: np.ndarray) -> np.ndarray:
+    """Each example's position among the examples of its class, in the order given.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (n,)
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        ``rank[i]`` counts the earlier examples with label ``labels[i]``, so ``rank < k`` keeps
+        the first ``k`` of every class (a stratified split of a shuffled order).
+    """
+    labels = np.asarray(labels)
+    rank = np.empty(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rank[members] = np.arange(len(members))
+    return rank
+
+
 def cifar5_source_split(
     *, train_per_class: int = 2000, validation_per_class: int = 400, seed: int = SPLIT_SEED
 ) -> dict:
@@ -824,12 +846,8 @@ def cifar5_source_split(
     total = train_per_class + validation_per_class
     source = load_cifar10("train", classes=CIFAR5_SOURCE_CLASSES, per_class=total, seed=seed, progress=False)
     order = np.random.default_rng(seed).permutation(len(source.labels))
-    labels = source.labels[order]
     # the first train_per_class images of each class (in the shuffled order) train, the rest validate
-    rank = np.empty(len(labels), dtype=np.int64)
-    for label in range(len(CIFAR5_SOURCE_CLASSES)):
-        members = np.flatnonzero(labels == label)
-        rank[members] = np.arange(len(members))
+    rank = rank_within_class(source.labels[order])
     train, val = order[rank < train_per_class], order[rank >= train_per_class]
     return {
         "x_train": cifar_images_to_tensor(source.images[train]),

@@ -176,3 +176,8 @@ def test_cifar10_simclr_profiles_differ_only_in_width():
     assert full.encoder(torch.zeros(1, 3, 32, 32)).shape == (1, 64)
     classifier = simclr.build_cifar10_classifier(width=32)
     assert classifier(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_rank_within_class_counts_earlier_members_of_the_same_class():
+    labels = np.array([2, 0, 2, 1, 0, 2])
+    assert data.rank_within_class(labels).tolist() == [0, 0, 1, 0, 1, 2]
