@@ -291,7 +291,7 @@ class Context:
     """The split as tensors, the frozen feature extractors, and one size's schedule.
 
     Standardized float tensors (n, 3, 32, 32) for the CNNs, features computed once for the
-    two frozen extractors. Built once per process; :func:`run_record` takes it.
+    two frozen extractors. Built once per size and process; :func:`run_group` takes it.
     """
 
     def __init__(self, *, size: int, smoke: bool = False):
