@@ -167,7 +167,7 @@ def _device() -> str:
     return "cpu"
 
 
-def claim(name: str, value, *, above: float | None = None, below: float | None = None) -> float:
+def claim(name: str, value, *, above: float | None = None, below: float | None = None) -> None:
     """Check one lesson: ``value > above`` or ``value < below``; print and log the result.
 
     Parameters
@@ -182,8 +182,9 @@ def claim(name: str, value, *, above: float | None = None, below: float | None =
 
     Returns
     -------
-    float
-        The margin by which the claim holds (``value - above`` or ``below - value``).
+    None
+        Nothing, so that a claim on a cell's last line shows no output: the printed line gives
+        the margin (``value - above`` or ``below - value``) and the log records it.
 
     Raises
     ------
@@ -214,14 +215,14 @@ def claim(name: str, value, *, above: float | None = None, below: float | None =
     shown = detail or f"{number:.4g}"
     if margin <= 0 and os.environ.get("LABUTILS_CLAIMS_MEASURE", "").strip() == "1":
         print(f"claim FAILS (measuring only, not raised): {name}: {number:.4g} {relation} {threshold:g}")
-        return margin
+        return None
     if margin <= 0:
         raise AssertionError(
             f"claim failed: {name!r}: measured {shown}, expected {relation} {threshold:g} "
             f"(margin {margin:+.4g}; LABUTILS_SEED={seed}, profile {profile()})"
         )
     print(f"claim holds: {name}: {shown} {relation} {threshold:g} (margin {margin:+.4g})")
-    return margin
+    return None
 
 
 def _log(**record) -> None:
