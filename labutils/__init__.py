@@ -5,7 +5,9 @@ Modules: ``config`` (profiles, settings, seeds, devices), ``data`` (datasets and
 ``checkpoints``, ``pretrain`` (the recipes that make the checkpoints; ``python -m
 labutils.pretrain``), ``simclr`` (SimCLR loss, encoders, views, linear probe and kNN),
 ``catalog`` (notebook metadata) and ``student`` (exercise copies); ``augment``, ``claims``,
-``files``, ``hygiene``, ``site`` and ``gpu_check`` (see each module's docstring).
+``files``, ``hygiene``, ``preprocessing`` (scaling fitted on training data), ``site``,
+``vision`` (CIFAR tensors, standardization, validation curves, calibration error) and
+``gpu_check`` (see each module's docstring).
 
 Warnings name their source file relative to the project or to the installed package
 (``labutils/train.py:373``, ``keras/src/callbacks/...``), not by an absolute path, so that a

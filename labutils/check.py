@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CheckFailed", "check_array", "check_scalar", "check_true"]
+__all__ = [
+    "CheckFailed",
+    "check_array",
+    "check_callable",
+    "check_defined",
+    "check_raises",
+    "check_scalar",
+    "check_true",
+]
 
 
 class CheckFailed(AssertionError):
@@ -23,6 +31,52 @@ def _not_answered(value, name: str) -> None:
         raise CheckFailed(
             f"{name} is still {value!r}: write your solution in the cell above, run it, then run this check again."
         )
+
+
+def check_defined(value, *, name: str) -> None:
+    """Check that the learner has written an answer: ``value`` is neither None nor ``...``.
+
+    Put it first in a check cell, so that the later checks never meet ``None`` (and fail with a
+    ``TypeError``) before the learner sees what to do. Prints nothing when the answer exists;
+    the checks after it speak.
+
+    Example: ``check_defined(erased, name="erased")`` then ``check_true(erased.shape == ..., ...)``.
+    """
+    _not_answered(value, name)
+
+
+def check_callable(value, *, name: str) -> None:
+    """Check that ``value`` is a function the learner has written (see :func:`check_defined`).
+
+    Raises
+    ------
+    CheckFailed
+        If ``value`` is None or ``...`` (not written yet) or cannot be called.
+    """
+    _not_answered(value, name)
+    if not callable(value):
+        raise CheckFailed(f"{name} should be a function, got {type(value).__name__} {value!r}.")
+
+
+def check_raises(error: type[BaseException], function, *args, message: str, name: str = "answer", **kwargs) -> None:
+    """Check that ``function(*args, **kwargs)`` raises ``error``; ``message`` says when it should.
+
+    Example: ``check_raises(ValueError, kfold_indices, 7, 8, message="more folds than samples raises ValueError")``.
+
+    Raises
+    ------
+    CheckFailed
+        If the call returns normally, or raises an exception of another type.
+    """
+    _not_answered(function, name)
+    try:
+        function(*args, **kwargs)
+    except error:
+        print(f"✓ {name}: {message}")
+        return
+    except Exception as other:  # a wrong kind of error is a wrong answer, reported as such
+        raise CheckFailed(f"{name}: {message}; it raised {type(other).__name__}: {other}") from other
+    raise CheckFailed(f"{name}: {message}; it returned without raising {error.__name__}.")
 
 
 def _to_numpy(value):

@@ -498,7 +498,8 @@ def linear_probe_accuracy(
 ) -> float:
     """Accuracy of a logistic-regression probe on frozen features.
 
-    Features are standardized with the training features' statistics; the probe is trained
+    Features are standardized with the training features' statistics (a feature constant on
+    the training features keeps scale 1); the probe is trained
     full-batch with Adam (learning rate 0.01) from a uniform initialization drawn from
     ``seed``.
 
@@ -518,7 +519,10 @@ def linear_probe_accuracy(
         The fraction of ``eval_labels`` predicted correctly.
     """
     mean = train_features.mean(dim=0)
-    scale = train_features.std(dim=0) + 1e-6
+    spread = train_features.std(dim=0)
+    # A feature constant on the training set (a dead ReLU unit) gets scale 1, as in notebook 02's
+    # standardizer: dividing by a tiny number would blow up its evaluation values instead.
+    scale = torch.where(spread > 0, spread, torch.ones_like(spread))
     train_inputs = (train_features - mean) / scale
     eval_inputs = (eval_features - mean) / scale
     generator = torch.Generator().manual_seed(seed)

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from labutils.check import CheckFailed, check_array, check_scalar, check_true
+from labutils.check import (
+    CheckFailed,
+    check_array,
+    check_callable,
+    check_defined,
+    check_raises,
+    check_scalar,
+    check_true,
+)
 
 
 def test_check_array_accepts_right_answers(capsys):
@@ -45,3 +53,36 @@ def test_check_scalar_and_check_true(capsys):
         check_true(False, "gap shrinks", name="gap")
     with pytest.raises(CheckFailed, match="write your solution"):
         check_true(None, "anything")
+
+
+def test_check_defined_stops_unanswered_exercises_first(capsys):
+    check_defined(0, name="count")  # a falsy answer is still an answer
+    assert capsys.readouterr().out == ""
+    for unanswered in (None, ...):
+        with pytest.raises(CheckFailed, match="count is still"):
+            check_defined(unanswered, name="count")
+
+
+def test_check_callable_rejects_values_that_are_not_functions():
+    check_callable(len, name="len")
+    with pytest.raises(CheckFailed, match="is still None"):
+        check_callable(None, name="kfold_indices")
+    with pytest.raises(CheckFailed, match="should be a function, got int"):
+        check_callable(3, name="kfold_indices")
+
+
+def _needs_positive(value):
+    if value <= 0:
+        raise ValueError("value must be positive")
+    return value
+
+
+def test_check_raises_requires_the_named_error(capsys):
+    check_raises(ValueError, _needs_positive, 0, message="zero raises ValueError", name="needs_positive")
+    assert "✓ needs_positive: zero raises ValueError" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="returned without raising ValueError"):
+        check_raises(ValueError, _needs_positive, 1, message="one raises", name="needs_positive")
+    with pytest.raises(CheckFailed, match="it raised TypeError"):
+        check_raises(ValueError, _needs_positive, "a", message="a string raises ValueError", name="needs_positive")
+    with pytest.raises(CheckFailed, match="is still None"):
+        check_raises(ValueError, None, 0, message="anything", name="needs_positive")

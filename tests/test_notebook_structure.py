@@ -69,6 +69,32 @@ def test_closing_sections_in_order(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_summary_is_followed_by_the_compute_time(path):
+    notebook = read(path)
+    assert "NOTEBOOK_START = time.perf_counter()" in notebook.cells[1].source, (
+        "the setup cell starts the clock: NOTEBOOK_START = time.perf_counter()"
+    )
+    after_summary = notebook.cells[heading_index(notebook, "## Summary") + 1]
+    assert after_summary.cell_type == "code" and "notebook compute time" in after_summary.source, (
+        "the cell after ## Summary prints the notebook compute time"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_check_cells_import_nothing_and_ask_for_answers_first(path):
+    for cell in exercise_cells(read(path)):
+        if "check" not in tags(cell):
+            continue
+        assert not re.search(r"^\s*from\s+labutils\.check\s+import", cell.source, re.M), (
+            "check cells use the check functions imported in the setup cell"
+        )
+        idiom = r"\bNone if (\w+) is None else\b|\b(\w+) if \2 is None else\b|\b\w+ is not None and\b"
+        assert not re.search(idiom, cell.source), (
+            "ask for a missing answer with check_defined/check_callable first, then check it plainly"
+        )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_exercises_have_hidden_solutions_and_checks(path):
     cells = exercise_cells(read(path))
     titles = [
@@ -87,7 +113,7 @@ def test_exercises_have_hidden_solutions_and_checks(path):
             assert cell.metadata.get("jupyter", {}).get("source_hidden"), (
                 f"{name}: solution cells are collapsed (jupyter.source_hidden)"
             )
-        assert any(re.search(r"\bcheck_(array|scalar|true)\(", cell.source) for cell in checks), (
+        assert any(re.search(r"\bcheck_(array|scalar|true|raises)\(", cell.source) for cell in checks), (
             f"{name}: the check cell calls labutils.check"
         )
 

@@ -206,6 +206,22 @@ def test_linear_probe_separates_blobs_and_is_seeded():
     assert first == again
 
 
+def test_linear_probe_ignores_a_feature_that_is_dead_on_the_training_set():
+    train_features, train_labels = blobs(60)
+    eval_features, eval_labels = blobs(30, seed=1)
+    # a ReLU unit that never fires on the training images but does on evaluation images: divided by
+    # a tiny spread it would swamp the informative features; with scale 1 it stays harmless
+    dead = torch.zeros(len(train_features), 1)
+    noisy = 5 * torch.randn(len(eval_features), 1, generator=torch.Generator().manual_seed(2)).abs()
+    with_dead = simclr.linear_probe_accuracy(
+        torch.cat([train_features, dead], dim=1), train_labels, torch.cat([eval_features, noisy], dim=1), eval_labels,
+        steps=100, seed=0,
+    )
+    assert with_dead == simclr.linear_probe_accuracy(
+        train_features, train_labels, eval_features, eval_labels, steps=100, seed=0
+    )
+
+
 def test_knn_accuracy_on_blobs_and_by_hand():
     train_features, train_labels = blobs(60)
     eval_features, eval_labels = blobs(30, seed=1)
