@@ -214,8 +214,12 @@ def test_linear_probe_ignores_a_feature_that_is_dead_on_the_training_set():
     dead = torch.zeros(len(train_features), 1)
     noisy = 5 * torch.randn(len(eval_features), 1, generator=torch.Generator().manual_seed(2)).abs()
     with_dead = simclr.linear_probe_accuracy(
-        torch.cat([train_features, dead], dim=1), train_labels, torch.cat([eval_features, noisy], dim=1), eval_labels,
-        steps=100, seed=0,
+        torch.cat([train_features, dead], dim=1),
+        train_labels,
+        torch.cat([eval_features, noisy], dim=1),
+        eval_labels,
+        steps=100,
+        seed=0,
     )
     assert with_dead == simclr.linear_probe_accuracy(
         train_features, train_labels, eval_features, eval_labels, steps=100, seed=0
