@@ -80,9 +80,10 @@ def train_with_early_stopping(
     AdamW with two parameter groups (``network.body`` at ``body_learning_rate``,
     ``network.head`` at ``head_learning_rate``), both decayed to zero by one cosine schedule
     over ``max_steps`` optimizer steps. Each step takes the next ``min(batch_size, n)`` images
-    of a shuffled epoch, augmented by random shifts of up to ``padding`` pixels (and
-    left-right flips). Every ``evaluate_every`` steps (and at the last step) the accuracy on
-    ``validation`` is measured; training stops early after ``patience`` evaluations without a
+    of a shuffled epoch (when ``n`` is not a multiple of the batch size, the last, incomplete
+    batch of each epoch is skipped and the next epoch reshuffles), augmented by random shifts of
+    up to ``padding`` pixels (and left-right flips). Every ``evaluate_every`` steps (and at the
+    last step) the accuracy on ``validation`` is measured; training stops early after ``patience`` evaluations without a
     better one, and the weights of the best evaluation are loaded back into ``network``.
 
     Parameters
@@ -168,6 +169,8 @@ def train_with_early_stopping(
     batch_size = min(batch_size, len(labels))
     best = {"val_accuracy": -1.0, "best_step": 0, "state": copy.deepcopy(network.state_dict()), "curve": []}
     order, position, step = torch.randperm(len(labels), generator=generator), 0, 0
+    # Evaluations happen at multiples of evaluate_every, so "patience evaluations without a better
+    # one" is the same as patience * evaluate_every steps since the best evaluation's step.
     while step < max_steps and (step - best["best_step"]) < patience * evaluate_every:
         if position + batch_size > len(labels):  # a new epoch: reshuffle
             order, position = torch.randperm(len(labels), generator=generator), 0
@@ -269,6 +272,17 @@ def timm_key(name: str) -> str:
 
 def convert_lite0_state_dict(state: dict) -> dict:
     """Rename every key of an efficientnet-lite-pytorch Lite0 state dict to timm's (:func:`timm_key`).
+
+    Parameters
+    ----------
+    state : dict of str to Tensor
+        The 296 tensors of ``efficientnet-lite0-57934424.pth`` (keys like ``_blocks.0._bn1.weight``).
+
+    Returns
+    -------
+    dict of str to Tensor
+        The same tensors under ``tf_efficientnet_lite0``'s names (``blocks.0.0.bn1.weight``), ready
+        for ``load_state_dict(..., strict=True)``.
 
     Raises
     ------
@@ -375,13 +389,18 @@ def lite_preprocess(images: np.ndarray, *, size: int, mean=LITE_MEAN, std=LITE_S
     Raises
     ------
     ValueError
-        If ``images`` is not uint8 (n, height, width, 3) or ``size`` < 1.
+        If ``images`` is not uint8 (n, height, width, 3), ``size`` is not a positive integer,
+        or ``mean`` and ``std`` do not match (one float or 3 each) or a ``std`` is not positive.
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"need uint8 images (n, height, width, 3), got {images.dtype} {images.shape}")
-    if size < 1:
-        raise ValueError(f"size must be positive, got {size}")
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    if np.ndim(mean) not in (0, 1) or np.size(mean) not in (1, 3) or np.shape(std) != np.shape(mean):
+        raise ValueError(f"mean and std must be two floats or two sequences of 3 floats, got {mean!r} and {std!r}")
+    if np.any(np.asarray(std) <= 0):
+        raise ValueError(f"std must be positive, got {std!r}")
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     resized = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False)
     mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)

@@ -48,8 +48,13 @@ def cifar_tensors(dataset, index) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(
             f"dataset.images must be uint8 of shape (N, height, width, 3), got {images.dtype} {images.shape}"
         )
+    labels = np.asarray(dataset.labels)
+    if labels.shape != (len(images),):
+        raise ValueError(f"dataset.labels must have shape ({len(images)},), got {labels.shape}")
+    if len(index) and (index.min() < 0 or index.max() >= len(images)):
+        raise ValueError(f"index must lie in [0, {len(images)}), got values from {index.min()} to {index.max()}")
     tensor = torch.from_numpy(images[index]).permute(0, 3, 1, 2).float() / 255
-    return tensor, torch.from_numpy(np.asarray(dataset.labels)[index]).long()
+    return tensor, torch.from_numpy(labels[index]).long()
 
 
 class Standardize(nn.Module):
@@ -136,6 +141,8 @@ def _confidences_and_hits(probabilities, labels) -> tuple[np.ndarray, np.ndarray
         )
     if len(labels) == 0:
         raise ValueError("no examples")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= probabilities.shape[1]:
+        raise ValueError(f"labels must be integers in [0, {probabilities.shape[1]}), got {labels.dtype} labels")
     if probabilities.min() < 0 or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4):
         raise ValueError("each row of probabilities must be non-negative and sum to 1 (pass softmax outputs)")
     confidences = probabilities.max(axis=1).astype(np.float64)

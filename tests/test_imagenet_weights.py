@@ -117,6 +117,9 @@ def test_lite_preprocess_scaling_and_shape():
         lite_preprocess(images.astype(np.float32), size=8)
     with pytest.raises(ValueError):
         lite_preprocess(images[..., :2], size=8)
+    for bad in (dict(size=8.5), dict(size=0), dict(size=8, std=0.0), dict(size=8, mean=[0, 0], std=[1, 1])):
+        with pytest.raises(ValueError):
+            lite_preprocess(images, **bad)
 
 
 @pytest.fixture(scope="module")

@@ -189,3 +189,20 @@ def test_ece_accepts_tensors_and_reports_empty_bins_as_nan():
 def test_ece_refuses_bad_input(probabilities, labels, bins):
     with pytest.raises(ValueError):
         expected_calibration_error(probabilities, labels, bins=bins)
+
+
+def test_cifar_tensors_rejects_indices_out_of_range_and_mismatched_labels():
+    dataset = SimpleNamespace(images=np.zeros((4, 2, 2, 3), dtype=np.uint8), labels=np.arange(4))
+    with pytest.raises(ValueError, match="index must lie in"):
+        cifar_tensors(dataset, np.array([0, 4]))
+    with pytest.raises(ValueError, match="index must lie in"):
+        cifar_tensors(dataset, np.array([-1]))
+    with pytest.raises(ValueError, match="labels must have shape"):
+        cifar_tensors(SimpleNamespace(images=dataset.images, labels=np.arange(3)), np.array([0]))
+
+
+@pytest.mark.parametrize("labels", [np.array([0.0, 1.0]), np.array([0, 3]), np.array([-1, 0])])
+def test_calibration_error_rejects_labels_that_are_not_class_indices(labels):
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]])
+    with pytest.raises(ValueError, match="labels must be integers"):
+        expected_calibration_error(probabilities, labels)
