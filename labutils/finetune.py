@@ -32,7 +32,7 @@ from torch import nn
 
 from .augment import random_flip_and_crop
 from .data import DataError, file_hash
-from .train import predict
+from .train import accuracy, predict
 
 __all__ = [
     "LITE0_FILE",
@@ -53,10 +53,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- training
-def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return (logits.argmax(dim=1) == labels).float().mean().item()
-
-
 def train_with_early_stopping(
     network: nn.Module,
     images: torch.Tensor,
@@ -185,13 +181,13 @@ def train_with_early_stopping(
         scheduler.step()
         step += 1
         if step % evaluate_every == 0 or step == max_steps:
-            val_accuracy = _accuracy(predict(network, validation[0], device=device), validation[1])
+            val_accuracy = accuracy(predict(network, validation[0], device=device), validation[1])
             best["curve"].append(round(val_accuracy, 3))
             if val_accuracy > best["val_accuracy"]:
                 best.update(val_accuracy=val_accuracy, best_step=step, state=copy.deepcopy(network.state_dict()))
     network.load_state_dict(best.pop("state"))
     network.eval()
-    best.update(steps=step, train_accuracy=_accuracy(predict(network, images, device=device), labels))
+    best.update(steps=step, train_accuracy=accuracy(predict(network, images, device=device), labels))
     return best
 
 
